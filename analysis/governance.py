@@ -1,0 +1,87 @@
+"""Governance findings between two versions of a model: access, contract, versions.
+
+Each finding is a human sentence. Findings that break consumers of a *public* model in
+place (without a new version) start with :data:`analysis.policy.GOVERNANCE_MARK`, which
+the default policy turns into a failure.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from analysis.nodes import Node
+from analysis.policy import GOVERNANCE_MARK
+
+_ACCESS_RANK = {"private": 0, "protected": 1, "public": 2}
+
+
+def _mark(text: str, node: Node) -> str:
+    return f"{GOVERNANCE_MARK} {text}" if node.access == "public" else text
+
+
+def access_findings(base: Node, head: Node) -> list[str]:
+    before, after = base.access or "protected", head.access or "protected"
+    if _ACCESS_RANK.get(after, 1) < _ACCESS_RANK.get(before, 1):
+        text = f"access narrowed from `{before}` to `{after}`: models outside its {'project' if after == 'protected' else 'group'} can no longer ref it"
+        return [f"{GOVERNANCE_MARK} {text}" if before == "public" else text]
+    if after != before:
+        return [f"access widened from `{before}` to `{after}`"]
+    return []
+
+
+def contract_findings(base: Node, head: Node) -> tuple[list[str], dict[str, str]]:
+    """Contract changes. Returns (findings, {column: "removed" | "retyped"}) for broken columns."""
+    if not base.contract_enforced:
+        if head.contract_enforced:
+            return ["contract now enforced"], {}
+        return [], {}
+    if not head.contract_enforced:
+        return [_mark("contract no longer enforced: consumers lose the guarantee of its columns and types", base)], {}
+    findings: list[str] = []
+    broken: dict[str, str] = {}
+    for name, col in base.columns.items():
+        other = head.columns.get(name)
+        if other is None:
+            broken[name] = "removed"
+            findings.append(_mark(f"contract column `{col.name}` removed", base))
+        elif _norm_type(col.data_type) != _norm_type(other.data_type):
+            broken[name] = "retyped"
+            findings.append(
+                _mark(f"contract type of `{col.name}` changed from `{col.data_type}` to `{other.data_type}`", base)
+            )
+    added = [c.name for n, c in head.columns.items() if n not in base.columns]
+    if added:
+        findings.append("contract columns added: " + ", ".join(f"`{a}`" for a in added))
+    if base.materialized != head.materialized and head.materialized in ("ephemeral", "view") and base.materialized == "table":
+        findings.append(f"materialization changed from `{base.materialized}` to `{head.materialized}`")
+    return findings, broken
+
+
+def version_findings(base: Node | None, head: Node | None, *, today: date | None = None) -> list[str]:
+    """Version-level changes of one versioned node (latest_version, deprecation)."""
+    today = today or datetime.now(timezone.utc).date()
+    findings: list[str] = []
+    if base is not None and head is None and base.version is not None:
+        findings.append(_mark(f"version {base.version} of `{base.name}` removed: consumers pinned to v{base.version} break", base))
+    if base is not None and head is not None:
+        if base.latest_version != head.latest_version:
+            findings.append(
+                f"`latest_version` of `{head.name}` moved from {base.latest_version} to {head.latest_version}: "
+                "consumers with unpinned refs now read another version"
+            )
+        if head.deprecation_date and head.deprecation_date != base.deprecation_date:
+            findings.append(f"deprecation date set to {head.deprecation_date[:10]}")
+    if head is not None and head.deprecation_date and _passed(head.deprecation_date, today):
+        if base is None or not base.deprecation_date or not _passed(base.deprecation_date, today):
+            findings.append(f"deprecation date {head.deprecation_date[:10]} has passed")
+    return findings
+
+
+def _passed(when: str, today: date) -> bool:
+    try:
+        return date.fromisoformat(when[:10]) <= today
+    except ValueError:
+        return False
+
+
+def _norm_type(data_type: str | None) -> str:
+    return " ".join((data_type or "").lower().split())

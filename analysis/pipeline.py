@@ -1,0 +1,326 @@
+"""From project directories to a Report: the one entry point the CLI and the App share.
+
+Order of work (mesh order): upstream projects (if any) once; the changed project at base
+and at head; then every downstream project, in dependency order, compiled once against the
+base manifests ("the world before") and once against the head manifests ("the world after").
+Then: lineage of both worlds (cached by content), the diff of the changed project, the
+propagation of its changes, the policy.
+
+``analyze`` never raises for bad input: what could not be done lands in ``Report.errors``
+(and the conclusion is ``failure``), with what happened, where, and what to do.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from analysis import compile as dbt
+from analysis.diff import diff_project
+from analysis.errors import AnalysisError
+from analysis.impact import World, build_index, failing_nodes, impacts_from_hits, propagate
+from analysis.manifest import load_manifest
+from analysis.mesh import Mesh, build_mesh
+from analysis.nodes import Project
+from analysis.policy import Policy, decide
+from analysis.report import Change, GitRef, Report
+
+
+@dataclass
+class ProjectSpec:
+    path: str
+    dialect: str | None = None
+    name: str | None = None
+
+
+@dataclass
+class AnalysisRequest:
+    changed: ProjectSpec
+    base_path: str
+    base: GitRef
+    head: GitRef
+    downstream: list[ProjectSpec] = field(default_factory=list)
+    upstream: list[ProjectSpec] = field(default_factory=list)
+    repo_subdir: str = ""
+    policy: Policy = field(default_factory=Policy)
+    work_dir: str | None = None
+    cache_dir: str | None = None
+    compile_timeout_s: float = 300.0
+    lineage_timeout_s: float = 10.0
+    #: project name -> path of a catalog.json (column types from the warehouse)
+    catalogs: dict[str, str] = field(default_factory=dict)
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("MESHDIFF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "meshdiff")
+
+
+def analyze(req: AnalysisRequest) -> Report:
+    report = Report(changed_project=req.changed.name or os.path.basename(req.changed.path.rstrip("/")),
+                    base=req.base, head=req.head)
+    try:
+        _analyze(req, report)
+    except AnalysisError as exc:
+        report.errors.append(str(exc))
+    return decide(report, req.policy)
+
+
+@dataclass
+class _Unit:
+    spec: ProjectSpec
+    file: dbt.DbtProjectFile
+
+
+def _analyze(req: AnalysisRequest, report: Report) -> None:
+    clock = time.monotonic()
+    cache_dir = req.cache_dir or default_cache_dir()
+    head_file = dbt.read_project(req.changed.path)
+    report.changed_project = head_file.name
+    try:
+        base_file = dbt.read_project(req.base_path)
+    except AnalysisError:
+        base_file = None
+        report.warnings.append(f"{head_file.name} is not a dbt project at {req.base.ref}: every node counts as added")
+    upstream = [_Unit(s, dbt.read_project(s.path)) for s in req.upstream]
+    downstream = [_Unit(s, dbt.read_project(s.path)) for s in req.downstream]
+    _check_names(head_file, upstream, downstream)
+    downstream = _connected(head_file.name, downstream, report)
+    report.projects = [u.file.name for u in upstream] + [head_file.name] + [u.file.name for u in downstream]
+
+    def run(unit_file: dbt.DbtProjectFile, deps: dict) -> dbt.CompileResult:
+        return dbt.compile_project(unit_file, deps, cache_dir=cache_dir, timeout_s=req.compile_timeout_s)
+
+    up_results: dict[str, dbt.CompileResult] = {}
+    for unit in upstream:
+        result = run(unit.file, dict(up_results))
+        if not result.ok:
+            raise AnalysisError(f"upstream project {unit.file.name} ({unit.file.path}) does not compile",
+                                detail=result.error, hint="fix it or leave it out of --upstream")
+        up_results[unit.file.name] = result
+    head_result = run(head_file, dict(up_results))
+    if not head_result.ok:
+        raise AnalysisError(f"{head_file.name} does not compile at {req.head.ref} ({head_file.path})",
+                            detail=head_result.error,
+                            hint="fix the error above; a project that does not compile cannot be analysed")
+    base_result = run(base_file, dict(up_results)) if base_file else None
+    if base_file and not base_result.ok:
+        raise AnalysisError(f"{head_file.name} does not compile at {req.base.ref}",
+                            detail=base_result.error, hint="the base must compile to compare against it")
+    worlds: dict[str, dict[str, dbt.CompileResult]] = {
+        "base": {**up_results, **({head_file.name: base_result} if base_result else {})},
+        "head": {**up_results, head_file.name: head_result},
+    }
+    head_failures: dict[str, str] = {}
+    for unit in downstream:
+        name = unit.file.name
+        before = run(unit.file, dict(worlds["base"])) if base_result else None
+        after = run(unit.file, dict(worlds["head"]))
+        if before is not None and not before.ok:
+            report.errors.append(
+                f"{name} does not compile against {head_file.name}@{req.base.ref} (before this change), "
+                f"so its impact cannot be analysed:\n{before.error}\n→ fix {name} on its own branch first"
+            )
+            continue
+        worlds["base"][name] = before or after
+        if after.ok:
+            worlds["head"][name] = after
+        else:
+            head_failures[name] = after.error
+            worlds["head"][name] = before  # keep its graph: it is what breaks
+    report.timings["compile_s"] = round(time.monotonic() - clock, 3)
+
+    specs = {u.file.name: u.spec for u in [*upstream, *downstream]}
+    specs[head_file.name] = req.changed
+    base_projects = _load(worlds["base"], specs, base_path=req.base_path, changed=head_file.name)
+    head_projects = _load(worlds["head"], specs)
+    base_mesh, head_mesh = build_mesh(base_projects), build_mesh(head_projects)
+
+    clock = time.monotonic()
+    catalog = _catalogs(req.catalogs)
+    from analysis.cache import LineageCache
+    from analysis.schema import mesh_lineage
+
+    cache = LineageCache(os.path.join(cache_dir, "lineage"))
+    lin = {}
+    for label, mesh in (("base", base_mesh), ("head", head_mesh)):
+        lin[label] = mesh_lineage(mesh.nodes, mesh.order(), mesh.dialect_of, catalog=catalog,
+                                  cache=cache, timeout_s=req.lineage_timeout_s)
+    report.timings["lineage_s"] = round(time.monotonic() - clock, 3)
+
+    clock = time.monotonic()
+    changed = head_file.name
+    base_own = base_mesh.projects[changed].own_nodes() if changed in base_mesh.projects else {}
+    head_own = head_mesh.projects[changed].own_nodes()
+    diff = diff_project(base_own, head_own, lin["base"].models, lin["head"].models,
+                        lin["base"].schemas, lin["head"].schemas)
+    report.changes = [_repo_relative(c, req.repo_subdir) for c in diff.changes]
+
+    index = build_index(
+        [World(head_mesh, lin["head"].models, lin["head"].schemas),
+         World(base_mesh, lin["base"].models, lin["base"].schemas)],
+        only={1: {n for n, node in base_mesh.nodes.items() if node.project != changed}},
+    )
+    node_seeds = _consumer_breaks(head_failures, base_mesh, diff.seeds, changed, req.head.ref)
+    node_seeds.update(_recompiled(head_mesh, base_mesh, changed, head_failures))
+    hits = propagate(index, diff.seeds, node_seeds=node_seeds)
+    changed_ids = {c.node for c in diff.changes}
+    report.impacts = impacts_from_hits(hits, head_mesh, base_mesh, exclude=changed_ids)
+    report.edges = _edges(changed_ids | {i.node for i in report.impacts}, head_mesh, base_mesh)
+    report.warnings += _lineage_warnings(lin["head"].models, head_mesh, changed_ids | {i.node for i in report.impacts})
+    for project, error in head_failures.items():
+        report.warnings.append(f"{project} no longer compiles against {changed}@{req.head.ref}:\n{error}")
+    report.timings["impact_s"] = round(time.monotonic() - clock, 3)
+
+
+def _check_names(head: dbt.DbtProjectFile, upstream: list[_Unit], downstream: list[_Unit]) -> None:
+    seen = {head.name: head.path}
+    for unit in [*upstream, *downstream]:
+        if unit.file.name in seen:
+            raise AnalysisError(
+                f"two projects are named {unit.file.name!r}: {seen[unit.file.name]} and {unit.file.path}",
+                hint="each project of the mesh must appear once",
+            )
+        seen[unit.file.name] = unit.file.path
+
+
+def _connected(changed: str, downstream: list[_Unit], report: Report) -> list[_Unit]:
+    """Downstream projects that (transitively) read ``changed``, in dependency order."""
+    graph = nx.DiGraph()
+    names = {u.file.name: u for u in downstream}
+    graph.add_node(changed)
+    for unit in downstream:
+        graph.add_node(unit.file.name)
+        for upstream in unit.file.upstream_names:
+            if upstream == changed or upstream in names:
+                graph.add_edge(upstream, unit.file.name)
+    reach = nx.descendants(graph, changed)
+    for unit in downstream:
+        if unit.file.name not in reach:
+            report.warnings.append(
+                f"{unit.file.name} does not read {changed} (its dbt_loom.config.yml names "
+                f"{', '.join(unit.file.upstream_names) or 'no manifest'}); left out of the analysis"
+            )
+    order = [n for n in nx.lexicographical_topological_sort(graph) if n in reach]
+    return [names[n] for n in order]
+
+
+def _load(results: dict[str, dbt.CompileResult], specs: dict[str, ProjectSpec], *,
+          base_path: str | None = None, changed: str | None = None) -> list[Project]:
+    projects = []
+    for name, result in results.items():
+        spec = specs[name]
+        path = base_path if (name == changed and base_path) else spec.path
+        project = load_manifest(result.manifest_path, project_dir=os.path.abspath(path))
+        project.dialect = spec.dialect
+        projects.append(project)
+    return projects
+
+
+def _catalogs(paths: dict[str, str]) -> dict[str, dict[str, str | None]] | None:
+    if not paths:
+        return None
+    import json
+
+    out: dict[str, dict[str, str | None]] = {}
+    for project, path in paths.items():
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise AnalysisError(f"cannot read catalog {path} for {project}: {exc}",
+                                hint="pass the target/catalog.json written by `dbt docs generate`") from None
+        for section in ("nodes", "sources"):
+            for node_id, entry in (data.get(section) or {}).items():
+                cols = entry.get("columns") or {}
+                ordered = sorted(cols.values(), key=lambda c: c.get("index") or 0)
+                out[node_id] = {str(c.get("name", "")).lower(): c.get("type") for c in ordered}
+    return out
+
+
+def _consumer_breaks(failures: dict[str, str], base_mesh: Mesh, seeds: dict, changed: str, ref: str):
+    out: dict[str, tuple[str, str]] = {}
+    changed_nodes = set(seeds) | {n for n, node in base_mesh.nodes.items() if node.project == changed}
+    for project, error in failures.items():
+        own = {n for n, node in base_mesh.nodes.items() if node.project == project}
+        direct = {n for n in own if any(p in changed_nodes for p in base_mesh.graph.predecessors(n))}
+        first = next((ln.strip() for ln in error.splitlines() if ln.strip() and "Error" not in ln), error.strip())
+        for node_id in failing_nodes(error, project, direct):
+            out[node_id] = ("breaking", f"{project} no longer compiles against {changed}@{ref}: {first}")
+    return out
+
+
+def _recompiled(head: Mesh, base: Mesh, changed: str, failures: dict[str, str]):
+    """Downstream models whose compiled SQL changes with the PR (e.g. a moved latest_version)."""
+    out: dict[str, tuple[str, str]] = {}
+    for node_id, node in head.nodes.items():
+        if node.project == changed or node.project in failures or not node.is_sql or node.injected:
+            continue
+        before = base.nodes.get(node_id)
+        if before is not None and before.compiled_sql and node.compiled_sql and \
+                " ".join(before.compiled_sql.split()) != " ".join(node.compiled_sql.split()):
+            out[node_id] = ("changed", "its compiled SQL changes with this PR (an upstream ref now resolves elsewhere)")
+    return out
+
+
+def _repo_relative(change: Change, subdir: str) -> Change:
+    if change.file and subdir:
+        change.file = os.path.normpath(os.path.join(subdir, change.file))
+    return change
+
+
+def _edges(nodes: set[str], head: Mesh, base: Mesh) -> list[list[str]]:
+    edges: set[tuple[str, str]] = set()
+    for mesh in (head, base):
+        for a, b in mesh.graph.edges:
+            if a in nodes and b in nodes:
+                edges.add((a, b))
+    return [list(e) for e in sorted(edges)]
+
+
+def _lineage_warnings(models: dict, mesh: Mesh, relevant: set[str]) -> list[str]:
+    out = []
+    for node_id in sorted(relevant):
+        lin = models.get(node_id)
+        if lin is not None and lin.status != "ok":
+            out.append(f"lineage of {node_id} is {lin.status}: {lin.reason or 'see above'}")
+    return out
+
+
+@dataclass
+class MeshState:
+    """A mesh compiled as it is on disk (no base/head): for ``meshdiff lineage``."""
+
+    mesh: Mesh
+    lineage: object  # analysis.schema.MeshLineage
+    warnings: list[str] = field(default_factory=list)
+
+
+def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstream: list[ProjectSpec] = (), *,
+                 cache_dir: str | None = None, compile_timeout_s: float = 300.0,
+                 lineage_timeout_s: float = 10.0) -> MeshState:
+    """Compile ``project`` and the projects around it as they are, and compute the lineage."""
+    cache_dir = cache_dir or default_cache_dir()
+    main = dbt.read_project(project.path)
+    ups = [_Unit(s, dbt.read_project(s.path)) for s in upstream]
+    downs = [_Unit(s, dbt.read_project(s.path)) for s in downstream]
+    _check_names(main, ups, downs)
+    scratch = Report(changed_project=main.name, base=GitRef("", ""), head=GitRef("", ""))
+    downs = _connected(main.name, downs, scratch)
+    results: dict[str, dbt.CompileResult] = {}
+    specs = {main.name: project}
+    for unit in [*ups, _Unit(project, main), *downs]:
+        result = dbt.compile_project(unit.file, dict(results), cache_dir=cache_dir, timeout_s=compile_timeout_s)
+        if not result.ok:
+            raise AnalysisError(f"{unit.file.name} does not compile ({unit.file.path})", detail=result.error,
+                                hint="fix the error above and run again")
+        results[unit.file.name] = result
+        specs[unit.file.name] = unit.spec
+    mesh = build_mesh(_load(results, specs))
+    from analysis.cache import LineageCache
+    from analysis.schema import mesh_lineage
+
+    cache = LineageCache(os.path.join(cache_dir, "lineage"))
+    lineage = mesh_lineage(mesh.nodes, mesh.order(), mesh.dialect_of, cache=cache, timeout_s=lineage_timeout_s)
+    return MeshState(mesh, lineage, scratch.warnings)
