@@ -161,12 +161,12 @@ def propagate(
                 continue  # proven: it does not read this column
             elif lin is not None and lin.status == "partial" and col != ALL:
                 for rcol in sorted(lin.unknown_columns) or [ALL]:
-                    reach(reader, rcol, "unknown", _worst(sev, "unknown"), (node_id, col),
+                    reach(reader, rcol, "unknown", "unknown", (node_id, col),
                           f"may read {src}: {lin.reason or 'part of its lineage is unknown'}")
             elif lin is None or lin.status == "unknown":
                 why = (lin.reason if lin is not None else None) or "no compiled SQL"
                 for rcol in index.columns.get(reader) or [ALL]:
-                    reach(reader, rcol, "unknown", _worst(sev, "unknown"), (node_id, col),
+                    reach(reader, rcol, "unknown", "unknown", (node_id, col),
                           f"depends on {src}; its lineage is unknown: {why}")
             else:  # a whole upstream node is gone or unreadable
                 for rcol in index.columns.get(reader) or [ALL]:
@@ -178,10 +178,6 @@ def propagate(
 
 def _severity(kind: str) -> str:
     return "breaking" if kind in BREAKING else "unknown" if kind == "unknown" else "changed"
-
-
-def _worst(a: str, b: str) -> str:
-    return a if _SEVERITY_RANK[a] >= _SEVERITY_RANK[b] else b
 
 
 def _path(hits: dict, key: tuple[str, str]) -> list[str]:

@@ -1,0 +1,98 @@
+"""Base vs head diff of one project, from hand-built nodes and lineage."""
+from analysis.columns import ColumnRef, ModelLineage, Upstream
+from analysis.diff import diff_project
+from analysis.nodes import DeclaredColumn, Node
+
+M = "model.shop.orders"
+SRC = "model.shop.stg_orders"
+
+
+def node(sql="select 1", **kw):
+    return Node(M, "shop", "orders", "model", compiled_sql=sql, **kw)
+
+
+def lin(cols, shape="s1", prints=None):
+    return ModelLineage(
+        M,
+        columns={c: (Upstream(ColumnRef(SRC, c), "passthrough"),) for c in cols},
+        fingerprints=prints or {c: f"fp-{c}" for c in cols},
+        shape_fingerprint=shape,
+    )
+
+
+def run(base_node, head_node, lb, lh, sb=None, sh=None):
+    sb = sb or {c: None for c in lb.columns}
+    sh = sh or {c: None for c in lh.columns}
+    return diff_project({M: base_node}, {M: head_node}, {M: lb}, {M: lh}, {M: sb}, {M: sh})
+
+
+def test_rename_is_recognised_as_a_rename():
+    d = run(node("a"), node("b"), lin(["id", "amount"]),
+            lin(["id", "amount_usd"], prints={"id": "fp-id", "amount_usd": "fp-amount"}))
+    (change,) = d.changes
+    assert change.category == "breaking"
+    assert [(c.name, c.change, c.renamed_to) for c in change.columns] == [("amount", "renamed", "amount_usd")]
+    assert d.seeds == {M: {"amount": "renamed"}}
+
+
+def test_added_column_is_additive_and_seeds_nothing():
+    d = run(node("a"), node("b"), lin(["id"]), lin(["id", "note"]))
+    (change,) = d.changes
+    assert change.category == "additive"
+    assert d.seeds == {}
+
+
+def test_expression_change_is_partial():
+    d = run(node("a"), node("b"), lin(["id", "amount"]),
+            lin(["id", "amount"], prints={"id": "fp-id", "amount": "other"}))
+    (change,) = d.changes
+    assert change.category == "partial"
+    assert d.seeds == {M: {"amount": "modified"}}
+
+
+def test_row_shape_change_modifies_every_column():
+    d = run(node("a"), node("b"), lin(["id", "amount"]), lin(["id", "amount"], shape="s2"))
+    assert d.seeds == {M: {"id": "modified", "amount": "modified"}}
+    assert "every column" in d.changes[0].reasons[0]
+
+
+def test_reformatted_sql_is_metadata_with_no_seeds():
+    d = run(node("select 1"), node("SELECT  1 -- same"), lin(["id"]), lin(["id"]))
+    (change,) = d.changes
+    assert change.category == "metadata" and d.seeds == {}
+
+
+def test_retyped_column_from_inferred_types():
+    d = run(node("a"), node("b"), lin(["id"]), lin(["id"]), {"id": "INT"}, {"id": "VARCHAR"})
+    assert d.changes[0].columns[0].change == "retyped"
+    assert d.changes[0].category == "breaking"
+
+
+def test_unknown_lineage_is_never_safe():
+    d = run(node("a"), node("b"), lin(["id"]), ModelLineage.unknown(M, "could not parse"))
+    (change,) = d.changes
+    assert change.category == "unknown"
+    assert d.seeds == {M: {"id": "modified"}} and M in d.unknown
+
+
+def test_description_only_change_is_metadata():
+    d = run(node("a", docs_fingerprint="x"), node("a", docs_fingerprint="y"), lin(["id"]), lin(["id"]))
+    (change,) = d.changes
+    assert change.category == "metadata" and d.seeds == {}
+
+
+def test_public_contract_break_is_a_governance_finding():
+    cols = {"id": DeclaredColumn("id", "int"), "amount": DeclaredColumn("amount", "int")}
+    base = node("a", access="public", contract_enforced=True, columns=cols)
+    head = node("a", access="public", contract_enforced=True, columns={**cols, "amount": DeclaredColumn("amount", "varchar")})
+    d = run(base, head, lin(["id", "amount"]), lin(["id", "amount"]))
+    (change,) = d.changes
+    assert change.category == "breaking"
+    assert any(r.startswith("governance:") and "amount" in r for r in change.reasons)
+    assert d.seeds == {M: {"amount": "retyped"}}
+
+
+def test_access_narrowed_from_public_is_governance():
+    d = run(node("a", access="public"), node("a", access="private"), lin(["id"]), lin(["id"]))
+    assert d.changes[0].category == "breaking"
+    assert d.changes[0].reasons[0].startswith("governance:")
