@@ -173,7 +173,11 @@ def compile_project(
     try:
         result = _run_compile(project, upstream, work, key, timeout_s)
         _store(slot, result)
-        return _read_cached(project, slot, key) or result
+        stored = _read_cached(project, slot, key)
+        if stored is None:  # pragma: no cover - the cache folder is not writable
+            return result
+        stored.cached, stored.log = False, result.log
+        return stored
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

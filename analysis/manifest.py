@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from typing import Any
 
 from analysis.errors import AnalysisError
@@ -190,6 +191,10 @@ def _source(raw: dict) -> Node:
     location = raw.get("external_location") or meta.get("external_location") or config_meta.get(
         "external_location"
     )
+    if isinstance(location, str) and "{" in location:
+        # dbt-duckdb formats external_location with the source's attributes at compile time
+        fields = {k: raw.get(k) for k in ("identifier", "name", "schema", "database", "source_name")}
+        location = re.sub(r"\{(\w+)\}", lambda m: str(fields.get(m.group(1)) or m.group(0)), location)
     return Node(
         unique_id=raw["unique_id"],
         project=raw.get("package_name") or "",
