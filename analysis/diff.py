@@ -48,7 +48,7 @@ def diff_project(
         if base is not None and head is None:
             _removed(out, base, base_schemas.get(node_id, {}), head_nodes)
         elif head is not None and base is None:
-            _added(out, head, base_nodes)
+            _added(out, head, base_nodes, head_lineage.get(node_id))
         else:
             _modified(out, base, head, base_lineage.get(node_id), head_lineage.get(node_id),
                       base_schemas.get(node_id, {}), head_schemas.get(node_id, {}))
@@ -82,13 +82,16 @@ def _removed(out: ProjectDiff, base: Node, schema: dict, head_nodes: dict[str, N
     out.seeds[base.unique_id] = {c: "removed" for c in schema} or {"*": "removed"}
 
 
-def _added(out: ProjectDiff, head: Node, base_nodes: dict[str, Node]) -> None:
+def _added(out: ProjectDiff, head: Node, base_nodes: dict[str, Node], lh: ModelLineage | None = None) -> None:
     reasons = [f"new {head.resource_type} `{head.label}`"]
     if head.version is not None:
         others = [n.version for n in _siblings(head, base_nodes)]
         if others:
             reasons = [f"new version {head.version} of `{head.name}` (existing: {', '.join('v' + str(v) for v in sorted(others))})"]
-    out.changes.append(_change(head, "additive", "added", reasons))
+    if lh is not None and lh.status != "unknown":
+        reasons += governance.contract_vs_sql(head, list(lh.columns) + (["*"] if lh.unknown_columns else []))
+    blocked = any(r.startswith(governance.GOVERNANCE_MARK) for r in reasons)
+    out.changes.append(_change(head, "breaking" if blocked else "additive", "added", reasons))
 
 
 def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLineage | None,
@@ -125,6 +128,8 @@ def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLin
         columns, seeds, col_reasons = _seed_diff(sb, sh)
         reasons += col_reasons
 
+    if lh is not None and lh.status != "unknown" and (contract_reasons or head.is_sql and _sql_changed(base, head)):
+        reasons += governance.contract_vs_sql(head, list(lh.columns) + (["*"] if lh.unknown_columns else []))
     for name, kind in broken.items():  # contract breaks count even if the SQL agrees
         if name not in seeds:
             seeds[name] = kind

@@ -85,3 +85,22 @@ def _passed(when: str, today: date) -> bool:
 
 def _norm_type(data_type: str | None) -> str:
     return " ".join((data_type or "").lower().split())
+
+
+def contract_vs_sql(node: Node, output_columns: list[str]) -> list[str]:
+    """An enforced contract whose columns differ from what the SQL produces: ``dbt build`` fails.
+
+    ``output_columns`` are the inferred output columns of the head SQL (lower-cased); a
+    ``*`` among them means the list is incomplete, and nothing is claimed.
+    """
+    if not node.contract_enforced or not output_columns or "*" in output_columns:
+        return []
+    produced, declared = set(output_columns), set(node.columns)
+    findings = []
+    if missing := sorted(declared - produced):
+        findings.append(f"{GOVERNANCE_MARK} contract declares " + ", ".join(f"`{c}`" for c in missing)
+                        + " but the SQL does not produce it: `dbt build` will fail the contract check")
+    if extra := sorted(produced - declared):
+        findings.append(f"{GOVERNANCE_MARK} the SQL produces " + ", ".join(f"`{c}`" for c in extra)
+                        + " which the contract does not declare: `dbt build` will fail the contract check")
+    return findings

@@ -162,7 +162,7 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
          World(base_mesh, lin["base"].models, lin["base"].schemas)],
         only={1: {n for n, node in base_mesh.nodes.items() if node.project != changed}},
     )
-    node_seeds = _consumer_breaks(head_failures, base_mesh, diff.seeds, changed, req.head.ref)
+    node_seeds = _consumer_breaks(head_failures, base_mesh, diff.changes, changed, req.head.ref)
     node_seeds.update(_recompiled(head_mesh, base_mesh, changed, head_failures))
     hits = propagate(index, diff.seeds, node_seeds=node_seeds)
     changed_ids = {c.node for c in diff.changes}
@@ -239,14 +239,25 @@ def _catalogs(paths: dict[str, str]) -> dict[str, dict[str, str | None]] | None:
     return out
 
 
-def _consumer_breaks(failures: dict[str, str], base_mesh: Mesh, seeds: dict, changed: str, ref: str):
+def _consumer_breaks(failures: dict[str, str], base_mesh: Mesh, changes: list[Change], changed: str, ref: str):
+    """Consumer nodes that break because their project no longer compiles against the head.
+
+    dbt stops at the first failing node, so besides the nodes its message names, every node
+    that reads a producer node with a breaking change is blamed (they fail the same way).
+    """
     out: dict[str, tuple[str, str]] = {}
-    changed_nodes = set(seeds) | {n for n, node in base_mesh.nodes.items() if node.project == changed}
+    breaking = {c.node for c in changes if c.category == "breaking"}
+    touched = {c.node for c in changes}
     for project, error in failures.items():
         own = {n for n, node in base_mesh.nodes.items() if node.project == project}
-        direct = {n for n in own if any(p in changed_nodes for p in base_mesh.graph.predecessors(n))}
+        def reading(targets):
+            return {n for n in own if any(p in targets for p in base_mesh.graph.predecessors(n))}
+        named = failing_nodes(error, project, set())
+        blamed = named | reading(breaking)
+        if not blamed:
+            blamed = reading(touched) or reading({n for n, node in base_mesh.nodes.items() if node.project == changed})
         first = next((ln.strip() for ln in error.splitlines() if ln.strip() and "Error" not in ln), error.strip())
-        for node_id in failing_nodes(error, project, direct):
+        for node_id in blamed:
             out[node_id] = ("breaking", f"{project} no longer compiles against {changed}@{ref}: {first}")
     return out
 
