@@ -1,0 +1,189 @@
+"""PR scenarios on the example mesh, with real dbt compiles (issues 2 and 3).
+
+Each test commits a branch on a git copy of ``examples/``, runs the whole pipeline
+(worktrees, dbt compile of shop at base and head and of finance and exec_reporting
+against both, lineage, diff, propagation, policy) and asserts the exact impacted nodes
+per project, their severities, the impacted columns, and the conclusion.
+"""
+import pytest
+
+from tests.scenarios import SCENARIOS
+
+pytestmark = pytest.mark.dbt
+
+SEG = "model.finance.customer_segments"
+ORD = "model.finance.customer_orders"
+TOP = "model.exec_reporting.top_customers"
+CHURN = "exposure.finance.churn_model"
+BOARD = "exposure.exec_reporting.board_dashboard"
+CUSTOMERS = "model.shop.customers"
+ALL_TOP = ["customer_id", "customer_name", "kept_spend", "most_recent_order_date", "spend_rank", "value_segment"]
+ALL_SEG = ["customer_id", "customer_name", "first_order_date", "kept_order_count", "kept_spend", "lifetime_value",
+           "value_segment"]
+ALL_ORD = ["amount", "cumulative_amount", "customer_id", "customer_name", "customer_order_number", "is_first_order",
+           "order_channel", "order_date", "order_id", "order_status"]
+
+
+@pytest.fixture
+def run(scenario):
+    def go(name):
+        report = scenario(name, SCENARIOS[name])
+        assert report.errors == [], report.errors
+        return report
+    return go
+
+
+def impacts(report):
+    return {i.node: (i.severity, i.columns) for i in report.impacts}
+
+
+def by_project(report):
+    return {p: sorted(i.node for i in items) for p, items in report.impacts_by_project().items()}
+
+
+def changes(report):
+    return {c.node: c.category for c in report.changes}
+
+
+# --- issue 2: node-level scenarios ------------------------------------------------------
+
+def test_public_model_removed(run):
+    report = run("remove-public-model")
+    assert report.conclusion == "failure"
+    assert changes(report) == {CUSTOMERS: "breaking"}
+    assert by_project(report) == {"finance": [CHURN, ORD, SEG], "exec_reporting": [BOARD, TOP]}
+    assert all(sev == "breaking" for sev, _ in impacts(report).values())
+    # the consumer that no longer compiles is reported with dbt's own message
+    assert any("depends on a node named 'customers'" in w for w in report.warnings)
+    assert any("public model `customers` removed" in p for p in report.policy)
+
+
+def test_public_model_made_private(run):
+    report = run("make-public-model-private")
+    assert report.conclusion == "failure"
+    got = impacts(report)
+    assert {n for n, (s, _) in got.items() if s == "breaking"} == {ORD, SEG, TOP}
+    assert {n for n, (s, _) in got.items() if s == "changed"} == {CHURN, BOARD}
+    assert any("private to the 'sales' group" in r for r in
+               next(i for i in report.impacts if i.node == ORD).reasons)
+    assert any("access narrowed from `public` to `private`" in p for p in report.policy)
+
+
+def test_new_version_added_while_old_stays(run):
+    report = run("add-version-keep-old")
+    assert report.conclusion == "success"
+    assert changes(report) == {"model.shop.orders.v3": "additive"}
+    assert report.impacts == []
+
+
+def test_model_added_impacts_nothing(run):
+    report = run("add-model")
+    assert report.conclusion == "success"
+    assert changes(report) == {"model.shop.order_counts": "additive"}
+    assert report.impacts == []
+
+
+def test_description_only_change_is_metadata(run):
+    report = run("description-only")
+    assert report.conclusion == "success"
+    assert changes(report) == {CUSTOMERS: "metadata"}
+    assert report.impacts == []
+
+
+def test_private_model_change_flows_into_public_one_and_beyond(run):
+    report = run("private-model-flows-into-public")
+    assert report.conclusion == "success"
+    assert changes(report) == {"model.shop.customer_ltv_private": "partial"}
+    assert impacts(report) == {
+        CUSTOMERS: ("changed", ["lifetime_value"]),
+        SEG: ("changed", ["lifetime_value", "value_segment"]),
+        TOP: ("changed", ["value_segment"]),
+        CHURN: ("changed", []),
+        BOARD: ("changed", []),
+    }
+    top = next(i for i in report.impacts if i.node == TOP)
+    assert top.via == [
+        "model.shop.customer_ltv_private.lifetime_value_cents", f"{CUSTOMERS}.lifetime_value",
+        f"{SEG}.value_segment", f"{TOP}.value_segment",
+    ]
+    assert top.owners == ["Executive Reporting <exec-reporting@example.com>"]
+
+
+# --- issue 3: column-level scenarios ----------------------------------------------------
+
+def test_rename_public_column(run):
+    report = run("rename-public-column")
+    assert report.conclusion == "failure"
+    (change,) = report.changes
+    assert [(c.name, c.change, c.renamed_to) for c in change.columns] == [("lifetime_value", "renamed", "lifetime_value_usd")]
+    assert impacts(report) == {
+        SEG: ("breaking", ["lifetime_value", "value_segment"]),
+        CHURN: ("breaking", []),
+        TOP: ("changed", ["value_segment"]),
+        BOARD: ("changed", []),
+    }
+
+
+def test_remove_public_column(run):
+    report = run("remove-public-column")
+    assert report.conclusion == "failure"
+    (change,) = report.changes
+    assert [(c.name, c.change) for c in change.columns] == [("most_recent_order_date", "removed")]
+    assert impacts(report) == {TOP: ("breaking", ["most_recent_order_date"]), BOARD: ("breaking", [])}
+
+
+def test_change_one_expression(run):
+    report = run("change-expression")
+    assert report.conclusion == "success"
+    assert [(c.name, c.change) for c in report.changes[0].columns] == [("first_name", "modified")]
+    assert impacts(report) == {
+        ORD: ("changed", ["customer_name"]),
+        # customer_segments groups by customer_name: every column of it may change
+        SEG: ("changed", ALL_SEG),
+        TOP: ("changed", ALL_TOP),
+        CHURN: ("changed", []),
+        BOARD: ("changed", []),
+    }
+
+
+def test_add_where_filter_changes_every_column(run):
+    report = run("add-where-filter")
+    assert report.conclusion == "success"
+    assert changes(report) == {CUSTOMERS: "partial"}
+    assert {c.change for c in report.changes[0].columns} == {"modified"}
+    assert len(report.changes[0].columns) == 10
+    assert impacts(report) == {
+        ORD: ("changed", ALL_ORD), SEG: ("changed", ALL_SEG), TOP: ("changed", ALL_TOP),
+        CHURN: ("changed", []), BOARD: ("changed", []),
+    }
+
+
+def test_add_column(run):
+    report = run("add-column")
+    assert report.conclusion == "success"
+    assert changes(report) == {CUSTOMERS: "additive"}
+    assert [(c.name, c.change) for c in report.changes[0].columns] == [("signed_up_on", "added")]
+    assert report.impacts == []
+
+
+def test_reformat_sql_only_impacts_nothing(run):
+    report = run("reformat-only")
+    assert report.conclusion == "success"
+    assert changes(report) == {CUSTOMERS: "metadata"}
+    assert report.changes[0].columns == []
+    assert report.impacts == []
+
+
+def test_change_of_a_column_no_one_reads(run):
+    # finance.customer_orders reads shop.customers through `select *`, yet picks other columns
+    report = run("change-unread-column")
+    assert report.conclusion == "success"
+    assert [(c.name, c.change) for c in report.changes[0].columns] == [("number_of_orders", "modified")]
+    assert report.impacts == []
+
+
+def test_sql_change_without_contract_update_is_reported(run):
+    report = run("add-column-without-contract")
+    assert report.conclusion == "failure"
+    assert report.impacts == []
+    assert any("`signed_up_on` which the contract does not declare" in p for p in report.policy)
