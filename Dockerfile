@@ -1,0 +1,36 @@
+# One image for both processes of the meshdiff GitHub App:
+#   web:    gunicorn --bind 0.0.0.0:8000 --workers 2 --threads 4 'webhooks.app:create_app()'   (the default)
+#   worker: celery -A bot.tasks worker --loglevel=INFO --concurrency=1
+# Health: GET /healthz on the web container (200 = Redis reachable; lists live workers).
+# dbt-core, dbt-duckdb and dbt-loom come with meshdiff; other adapters through a build argument:
+#   docker build --build-arg DBT_ADAPTERS="dbt-snowflake~=1.11.0 dbt-bigquery~=1.11.0" -t meshdiff .
+FROM python:3.11-slim
+
+ARG DBT_ADAPTERS=""
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MESHDIFF_WORK_DIR=/var/lib/meshdiff/work \
+    MESHDIFF_CACHE_DIR=/var/lib/meshdiff/cache
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY analysis ./analysis
+COPY bot ./bot
+COPY webhooks ./webhooks
+RUN pip install . && if [ -n "$DBT_ADAPTERS" ]; then pip install $DBT_ADAPTERS; fi
+
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin meshdiff \
+ && mkdir -p /var/lib/meshdiff/work /var/lib/meshdiff/cache \
+ && chown -R meshdiff:meshdiff /var/lib/meshdiff
+USER meshdiff
+
+EXPOSE 8000
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "--timeout", "30", \
+     "--access-logfile", "-", "webhooks.app:create_app()"]

@@ -1,0 +1,226 @@
+"""The check run ``meshdiff / impact``: one per head sha and run, ``in_progress`` while working,
+completed with the policy's conclusion, output within GitHub's limits, annotations in batches
+of 50 on the changed lines of the changed models and YAML files, and a "Re-run" button.
+
+Conclusions used (documented in the README):
+
+- ``success``   the analysis completed and the policy found nothing blocking;
+- ``failure``   the policy blocks (breaking / unknown impact, governance), or the analysis could
+                not be completed (errors, timeout, crash): never ``neutral`` for a block;
+- ``neutral``   nothing to analyse (no dbt project in the repository, or the PR changes none);
+- ``cancelled`` this run was superseded by a newer commit or a newer run of the same commit;
+- ``action_required`` a fork PR by an outside contributor waits for a maintainer's go-ahead
+                (``/meshdiff rerun`` or Re-run): it blocks like ``failure``.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+from analysis.report import Report
+
+CHECK_NAME = "meshdiff / impact"
+RERUN_ACTION = {"label": "Re-run", "identifier": "rerun", "description": "Run meshdiff again"}
+#: GitHub: output.summary and output.text maxLength 65535; keep a margin
+OUTPUT_LIMIT = 65_000
+ANNOTATIONS_PER_REQUEST = 50
+MAX_ANNOTATIONS = 500
+MAX_RANGES_PER_FILE = 10
+_LEVEL = {"breaking": "failure", "unknown": "warning", "partial": "warning", "additive": "notice", "metadata": "notice"}
+_RANK = {"notice": 0, "warning": 1, "failure": 2}
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def clip(text: str, limit: int = OUTPUT_LIMIT, note: str = "\n\n… (cut to fit GitHub's limit)") -> str:
+    return text if len(text) <= limit else text[: limit - len(note)] + note
+
+
+def conclusion_of(reports: list[Report]) -> str:
+    return "failure" if any(r.conclusion == "failure" for r in reports) else "success"
+
+
+def verdict_title(reports: list[Report]) -> str:
+    """One line: what blocks, or that nothing blocking was found (never "safe")."""
+    errors = sum(len(r.errors) for r in reports)
+    counts = {"breaking": 0, "unknown": 0, "changed": 0}
+    projects: set[str] = set()
+    for r in reports:
+        for impact in r.impacts:
+            counts[impact.severity] = counts.get(impact.severity, 0) + 1
+            projects.add(impact.project)
+    changes = sum(len(r.changes) for r in reports)
+    where = f" in {len(projects)} project{'s' if len(projects) != 1 else ''}" if projects else ""
+    if conclusion_of(reports) == "failure":
+        if errors and not any(r.policy and not r.errors for r in reports) and not counts["breaking"]:
+            return f"Blocked: the analysis could not be completed ({errors} error{'s' if errors != 1 else ''})"
+        parts = [f"{counts[s]} {s}" for s in ("breaking", "unknown") if counts[s]]
+        if parts:
+            return f"Blocked: {', '.join(parts)} downstream impact{'s' if sum(counts.values()) != 1 else ''}{where}"
+        return "Blocked by policy: " + "; ".join(p for r in reports for p in r.policy)[:180]
+    if counts["changed"]:
+        return (f"No blocking impact: {counts['changed']} downstream node{'s' if counts['changed'] != 1 else ''}"
+                f"{where} may change values ({changes} change{'s' if changes != 1 else ''})")
+    return f"No blocking impact found ({changes} change{'s' if changes != 1 else ''}, no downstream node reached)"
+
+
+def details_text(reports: list[Report]) -> str:
+    """The check's ``text``: per project, every change and every impact, then errors/warnings."""
+    out: list[str] = []
+    for r in reports:
+        out.append(f"## {r.changed_project}: `{r.base.sha[:7]}` → `{r.head.sha[:7]}` — **{r.conclusion}**")
+        for reason in r.policy:
+            out.append(f"- policy: {reason}")
+        if r.changes:
+            out += ["", "| Changed node | Category | Columns | File |", "|---|---|---|---|"]
+            for c in r.changes:
+                cols = ", ".join(f"{cc.name} ({cc.change})" for cc in c.columns[:8]) + (" …" if len(c.columns) > 8 else "")
+                out.append(f"| `{c.node}` | {c.category} | {cols or '—'} | {c.file or '—'} |")
+        if r.impacts:
+            out += ["", "| Impacted node | Project | Severity | Columns |", "|---|---|---|---|"]
+            for i in r.impacts:
+                cols = ", ".join(i.columns[:8]) + (" …" if len(i.columns) > 8 else "")
+                out.append(f"| `{i.node}` | {i.project} | {i.severity} | {cols or 'whole node'} |")
+        for e in r.errors:
+            out += ["", "**Error:**", "```", e[:4000], "```"]
+        if r.warnings:
+            out.append("")
+        for w in r.warnings:
+            out.append(f"- warning: {w}")
+        if r.timings:
+            out.append("")
+            out.append("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(r.timings.items())))
+        out.append("")
+    return clip("\n".join(out).strip() or "No details.")
+
+
+def _ranges(lines: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for n in sorted(set(lines)):
+        if out and n == out[-1][1] + 1:
+            out[-1] = (out[-1][0], n)
+        else:
+            out.append((n, n))
+    return out
+
+
+def _short(node: str) -> str:
+    parts = node.split(".")
+    return parts[2] if len(parts) >= 3 else node
+
+
+def _impacts_of(report: Report, node: str) -> list:
+    return [i for i in report.impacts if i.via and (i.via[0] == node or i.via[0].startswith(node + "."))]
+
+
+def build_annotations(reports: list[Report], changed_lines: dict[str, list[int]],
+                      head_root: str | None = None) -> list[dict]:
+    """Annotations on the changed lines (from ``git diff -U0``) of changed models' files, and of
+    changed YAML files that describe changed models."""
+    out: list[dict] = []
+    for r in reports:
+        for c in r.changes:
+            lines = changed_lines.get(c.file or "") or []
+            if not c.file or not lines:
+                continue
+            level = _LEVEL.get(c.category, "warning")
+            reached = _impacts_of(r, c.node)
+            msg = [f"{c.node}: {c.category} change"]
+            msg += [f"- {reason}" for reason in c.reasons[:10]]
+            if reached:
+                by_project: dict[str, int] = {}
+                for i in reached:
+                    by_project[i.project] = by_project.get(i.project, 0) + 1
+                msg.append("Reaches " + ", ".join(f"{n} node(s) in {p}" for p, n in sorted(by_project.items())))
+            for start, end in _ranges(lines)[:MAX_RANGES_PER_FILE]:
+                out.append({"path": c.file, "start_line": start, "end_line": end, "annotation_level": level,
+                            "title": f"meshdiff: {c.category} change to {_short(c.node)}"[:255],
+                            "message": "\n".join(msg)[:60_000]})
+        out += _yaml_annotations(r, changed_lines, head_root)
+    return out[:MAX_ANNOTATIONS]
+
+
+def _yaml_annotations(report: Report, changed_lines: dict[str, list[int]], head_root: str | None) -> list[dict]:
+    if not head_root:
+        return []
+    out: list[dict] = []
+    model_files = {c.file for c in report.changes if c.file}
+    for path, lines in sorted(changed_lines.items()):
+        if not path.endswith((".yml", ".yaml")) or not lines or path in model_files:
+            continue
+        full = os.path.join(head_root, path)
+        if os.path.islink(full) or not os.path.isfile(full) or os.path.getsize(full) > 2_000_000:
+            continue
+        with open(full, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+        named = [c for c in report.changes if f"name: {_short(c.node)}" in text or f"'{_short(c.node)}'" in text]
+        if not named:
+            continue
+        level = max((_LEVEL.get(c.category, "warning") for c in named), key=_RANK.__getitem__)
+        msg = "Describes changed node(s): " + ", ".join(f"{c.node} ({c.category})" for c in named[:20])
+        for start, end in _ranges(lines)[:MAX_RANGES_PER_FILE]:
+            out.append({"path": path, "start_line": start, "end_line": end, "annotation_level": level,
+                        "title": "meshdiff: YAML change of changed models", "message": msg})
+    return out
+
+
+class CheckRun:
+    """The lifecycle of one check run (PyGithub objects underneath)."""
+
+    def __init__(self, repo, head_sha: str, external_id: str, *, details_url: str | None = None):
+        self.repo = repo
+        self.head_sha = head_sha
+        self.external_id = external_id
+        self.details_url = details_url
+        self.run = None
+
+    def _find(self):
+        from github.CheckRun import CheckRun as _GhCheckRun
+        from github.PaginatedList import PaginatedList
+
+        runs = PaginatedList(_GhCheckRun, self.repo._requester, f"{self.repo.url}/commits/{self.head_sha}/check-runs",
+                             {"check_name": CHECK_NAME, "filter": "all"}, list_item="check_runs")
+        for run in runs:
+            if run.external_id == self.external_id:
+                return run
+        return None
+
+    def attach(self, check_run_id: int):
+        self.run = self.repo.get_check_run(int(check_run_id))
+        return self.run
+
+    def start(self, title: str = "Analysing the mesh…", summary: str = "meshdiff is compiling and comparing the projects.") -> int:
+        """Find this run's check run (idempotent under retries) or create it ``in_progress``."""
+        if self.run is None:
+            self.run = self._find()
+        if self.run is None:
+            kwargs = dict(name=CHECK_NAME, head_sha=self.head_sha, external_id=self.external_id, status="in_progress",
+                          started_at=now_utc(), output={"title": title, "summary": summary})
+            if self.details_url:
+                kwargs["details_url"] = self.details_url
+            self.run = self.repo.create_check_run(**kwargs)
+        elif self.run.status != "in_progress":
+            self.run.edit(status="in_progress", output={"title": title, "summary": summary})
+        return self.run.id
+
+    def complete(self, conclusion: str, title: str, summary: str, text: str | None = None,
+                 annotations: list[dict] | None = None, *, details_url: str | None = None) -> None:
+        assert conclusion in ("success", "failure", "neutral", "cancelled", "timed_out", "action_required", "skipped")
+        if self.run is None:
+            self.start()
+        title = title.splitlines()[0][:250] if title else conclusion
+        summary = clip(summary or title)
+        annotations = list(annotations or [])
+        batches = [annotations[i:i + ANNOTATIONS_PER_REQUEST] for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)]
+        output: dict = {"title": title, "summary": summary}
+        if text:
+            output["text"] = clip(text)
+        if batches:
+            output["annotations"] = batches[0]
+        extra = {"details_url": details_url} if details_url else {}
+        self.run.edit(status="completed", conclusion=conclusion, completed_at=now_utc(), output=output,
+                      actions=[RERUN_ACTION], **extra)
+        for batch in batches[1:]:
+            self.run.edit(output={"title": title, "summary": summary, "annotations": batch})

@@ -1,0 +1,306 @@
+"""The mesh configuration ``.meshdiff.yml``: which dbt projects a repository holds, which
+projects downstream consume them, and the merge policy.
+
+```yaml
+version: 1
+projects:                 # the dbt projects in THIS repository
+  - path: shop            # dbt project dir relative to the repo root (required)
+    name: shop            # optional, default: `name` from its dbt_project.yml
+    dialect: snowflake    # optional sqlglot dialect override
+upstream:                 # optional: projects of other repos that this repo's projects consume
+  - repo: octo-org/shop-dbt
+    path: shop
+downstream:               # projects that consume this repo's projects
+  - repo: octo-org/finance-dbt   # another repository (omit for the same repository)
+    path: finance
+    branch: main          # default: that repo's default branch
+    dialect: null
+policy:
+  fail_on: [breaking, unknown]
+  governance: true
+```
+
+Org-wide defaults live in ``.meshdiff.yml`` of the organisation's ``.github`` repository;
+:func:`merge_config` lets the repository's keys win (lists replace, they are not concatenated).
+Without any ``.meshdiff.yml``, :func:`discover_projects` finds ``dbt_project.yml`` files.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field, replace
+
+import yaml
+
+from analysis.policy import DEFAULT_FAIL_ON, Policy
+
+CONFIG_FILE = ".meshdiff.yml"
+SEVERITIES = ("breaking", "changed", "unknown")
+_TOP_KEYS = ("version", "projects", "downstream", "upstream", "policy")
+_PROJECT_KEYS = ("path", "name", "dialect")
+_DOWNSTREAM_KEYS = ("repo", "path", "branch", "dialect", "name")
+_POLICY_KEYS = ("fail_on", "governance")
+_REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]+$")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: directories never searched for dbt projects
+_SKIP_DIRS = {".git", "node_modules", "target", "dbt_packages", "logs", ".venv", "venv", "__pycache__"}
+
+
+class ConfigError(ValueError):
+    """An invalid ``.meshdiff.yml``: the message names the file, the key and what to do."""
+
+
+@dataclass(frozen=True)
+class ProjectEntry:
+    path: str
+    name: str | None = None
+    dialect: str | None = None
+
+
+@dataclass(frozen=True)
+class DownstreamEntry:
+    path: str
+    repo: str | None = None
+    branch: str | None = None
+    dialect: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    projects: list[ProjectEntry] = field(default_factory=list)
+    downstream: list[DownstreamEntry] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
+    #: projects of other repositories that this repo's projects consume (same shape as downstream)
+    upstream: list[DownstreamEntry] = field(default_factory=list)
+    #: where it was read from (for messages)
+    source: str = ""
+    #: the keys the file set (``projects``, ``policy.fail_on``, ...), for :func:`merge_config`
+    present: frozenset[str] = frozenset()
+    #: True when the projects were discovered rather than configured
+    discovered: bool = False
+
+
+def _fail(source: str, key: str, problem: str, todo: str) -> ConfigError:
+    return ConfigError(f"{source}: `{key}` {problem}; {todo}")
+
+
+def _check_keys(source: str, where: str, data: dict, allowed: tuple[str, ...]) -> None:
+    for key in data:
+        if key not in allowed:
+            near = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean `{near[0]}`? " if near else ""
+            raise _fail(source, f"{where}{key}", "is not a known key",
+                        f"{hint}allowed keys here: {', '.join(allowed)}")
+
+
+def _opt_str(source: str, key: str, value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(source, key, f"must be a non-empty string, got {value!r}", "fix or remove it")
+    return value.strip()
+
+
+def _rel_path(source: str, key: str, value) -> str:
+    """A safe path relative to a repository root: no absolute paths, no ``..``."""
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(source, key, "is required and must be a directory path",
+                    "give the dbt project folder relative to the repository root, e.g. `path: shop`")
+    raw = value.strip().replace("\\", "/")
+    norm = posixpath.normpath(raw)
+    if raw.startswith("/") or norm == ".." or norm.startswith("../") or "\x00" in raw:
+        raise _fail(source, key, f"must stay inside the repository, got {value!r}",
+                    "use a relative path without `..`")
+    return "" if norm == "." else norm
+
+
+def _policy(source: str, data, present: set[str]) -> Policy:
+    if data is None:
+        return Policy()
+    if not isinstance(data, dict):
+        raise _fail(source, "policy", "must be a mapping", "e.g. `policy: {fail_on: [breaking, unknown]}`")
+    _check_keys(source, "policy.", data, _POLICY_KEYS)
+    fail_on = DEFAULT_FAIL_ON
+    if "fail_on" in data:
+        present.add("policy.fail_on")
+        raw = data["fail_on"]
+        if raw is None:
+            raw = []
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or any(s not in SEVERITIES for s in raw):
+            raise _fail(source, "policy.fail_on", f"must be a list drawn from {', '.join(SEVERITIES)}, got {raw!r}",
+                        "e.g. `fail_on: [breaking, unknown]`")
+        fail_on = frozenset(raw)
+    governance = True
+    if "governance" in data:
+        present.add("policy.governance")
+        if not isinstance(data["governance"], bool):
+            raise _fail(source, "policy.governance", f"must be true or false, got {data['governance']!r}",
+                        "write `governance: true` or `governance: false`")
+        governance = data["governance"]
+    return Policy(fail_on=fail_on, governance=governance)
+
+
+def parse_mesh_config(text: str, *, source: str) -> MeshConfig:
+    """Parse and validate a ``.meshdiff.yml``. Raises :class:`ConfigError`."""
+    try:
+        data = yaml.safe_load(text) if text and text.strip() else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc}); fix the syntax") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must be a mapping with keys {', '.join(_TOP_KEYS)}")
+    _check_keys(source, "", data, _TOP_KEYS)
+    present = {k for k in data if k != "version"}
+    version = data.get("version", 1)
+    if version != 1:
+        raise _fail(source, "version", f"is {version!r}, this meshdiff reads version 1", "write `version: 1`")
+
+    projects: list[ProjectEntry] = []
+    raw_projects = data.get("projects") or []
+    if not isinstance(raw_projects, list):
+        raise _fail(source, "projects", "must be a list", "e.g. `projects: [{path: shop}]`")
+    for i, item in enumerate(raw_projects):
+        where = f"projects[{i}]"
+        if isinstance(item, str):
+            item = {"path": item}
+        if not isinstance(item, dict):
+            raise _fail(source, where, "must be a mapping", "e.g. `- path: shop`")
+        _check_keys(source, f"{where}.", item, _PROJECT_KEYS)
+        entry = ProjectEntry(
+            path=_rel_path(source, f"{where}.path", item.get("path")),
+            name=_opt_str(source, f"{where}.name", item.get("name")),
+            dialect=_opt_str(source, f"{where}.dialect", item.get("dialect")),
+        )
+        if entry.name and not _NAME_RE.match(entry.name):
+            raise _fail(source, f"{where}.name", f"{entry.name!r} is not a dbt project name", "use letters, digits, _")
+        if any(p.path == entry.path for p in projects):
+            raise _fail(source, f"{where}.path", f"repeats {entry.path or '.'!r}", "list each project once")
+        projects.append(entry)
+
+    downstream = _other_projects(source, "downstream", data.get("downstream"))
+    upstream = _other_projects(source, "upstream", data.get("upstream"))
+    policy = _policy(source, data.get("policy"), present)
+    return MeshConfig(projects=projects, downstream=downstream, policy=policy, upstream=upstream,
+                      source=source, present=frozenset(present))
+
+
+def _other_projects(source: str, key: str, raw) -> list[DownstreamEntry]:
+    out: list[DownstreamEntry] = []
+    raw = raw or []
+    if not isinstance(raw, list):
+        raise _fail(source, key, "must be a list", f"e.g. `{key}: [{{repo: org/finance-dbt, path: finance}}]`")
+    for i, item in enumerate(raw):
+        where = f"{key}[{i}]"
+        if not isinstance(item, dict):
+            raise _fail(source, where, "must be a mapping", "e.g. `- {repo: org/finance-dbt, path: finance}`")
+        _check_keys(source, f"{where}.", item, _DOWNSTREAM_KEYS)
+        repo = _opt_str(source, f"{where}.repo", item.get("repo"))
+        if repo and not _REPO_RE.match(repo):
+            raise _fail(source, f"{where}.repo", f"{repo!r} is not `owner/name`", "write e.g. `repo: octo-org/finance-dbt`")
+        branch = _opt_str(source, f"{where}.branch", item.get("branch"))
+        if branch and not _BRANCH_RE.match(branch):
+            raise _fail(source, f"{where}.branch", f"{branch!r} is not a branch name", "write e.g. `branch: main`")
+        out.append(DownstreamEntry(
+            path=_rel_path(source, f"{where}.path", item.get("path")),
+            repo=repo, branch=branch,
+            dialect=_opt_str(source, f"{where}.dialect", item.get("dialect")),
+            name=_opt_str(source, f"{where}.name", item.get("name")),
+        ))
+    return out
+
+
+def merge_config(org_defaults: MeshConfig | None, repo: MeshConfig | None) -> MeshConfig:
+    """Org-wide defaults overlaid by the repository's file: every key the repository sets wins
+    (lists replace); keys it leaves out come from the org defaults."""
+    if org_defaults is None and repo is None:
+        return MeshConfig()
+    if org_defaults is None:
+        return repo  # type: ignore[return-value]
+    if repo is None:
+        return org_defaults
+
+    def pick(key: str):
+        return repo if key in repo.present else org_defaults
+
+    policy = Policy(
+        fail_on=pick("policy.fail_on").policy.fail_on,
+        governance=pick("policy.governance").policy.governance,
+    )
+    return MeshConfig(
+        projects=list(pick("projects").projects),
+        downstream=list(pick("downstream").downstream),
+        upstream=list(pick("upstream").upstream),
+        policy=policy,
+        source=f"{repo.source} (over {org_defaults.source})",
+        present=repo.present | org_defaults.present,
+    )
+
+
+def _under(path: str, project_path: str) -> bool:
+    return project_path == "" or path == project_path or path.startswith(project_path + "/")
+
+
+def find_changed_projects(config: MeshConfig, changed_paths) -> list[ProjectEntry]:
+    """The configured projects that own at least one changed path (a path belongs to the deepest
+    project folder that contains it), in configuration order."""
+    owners: set[str] = set()
+    for raw in changed_paths:
+        path = posixpath.normpath(str(raw).replace("\\", "/")).lstrip("/")
+        best = None
+        for project in config.projects:
+            if _under(path, project.path) and (best is None or len(project.path) > len(best.path)):
+                best = project
+        if best is not None:
+            owners.add(best.path)
+    return [p for p in config.projects if p.path in owners]
+
+
+def discover_projects(root: str, *, max_depth: int = 4, max_dirs: int = 5000) -> list[ProjectEntry]:
+    """Find dbt projects (folders holding a regular-file ``dbt_project.yml``) under ``root``:
+    at most ``max_depth`` levels deep, at most ``max_dirs`` folders visited, symlinks never
+    followed, vendored/build folders skipped; a project's own subfolders are not searched."""
+    root = os.path.abspath(root)
+    found: list[ProjectEntry] = []
+    visited = 0
+    for current, dirs, files in os.walk(root, followlinks=False):
+        visited += 1
+        rel = os.path.relpath(current, root)
+        depth = 0 if rel == "." else rel.count(os.sep) + 1
+        marker = os.path.join(current, "dbt_project.yml")
+        if "dbt_project.yml" in files and os.path.isfile(marker) and not os.path.islink(marker):
+            found.append(ProjectEntry(path="" if rel == "." else rel.replace(os.sep, "/")))
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(
+            d for d in dirs
+            if d not in _SKIP_DIRS and not d.startswith(".") and not os.path.islink(os.path.join(current, d))
+        ) if depth < max_depth and visited < max_dirs else []
+    return sorted(found, key=lambda p: p.path)
+
+
+def read_config_file(root: str, *, source: str) -> MeshConfig | None:
+    """Read ``.meshdiff.yml`` at ``root`` of a checkout; ``None`` when absent. A symlinked or
+    oversized file is rejected (a PR must not make the bot read files outside the checkout)."""
+    path = os.path.join(root, CONFIG_FILE)
+    if os.path.islink(path):
+        raise ConfigError(f"{source}: is a symbolic link; commit the file itself")
+    if not os.path.isfile(path):
+        return None
+    if os.path.getsize(path) > 256 * 1024:
+        raise ConfigError(f"{source}: larger than 256 KiB; keep only the mesh configuration in it")
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return parse_mesh_config(handle.read(), source=source)
+
+
+def with_discovered(config: MeshConfig, root: str) -> MeshConfig:
+    """``config`` with its projects discovered in ``root`` when it lists none."""
+    if config.projects:
+        return config
+    return replace(config, projects=discover_projects(root), discovered=True)

@@ -1,0 +1,85 @@
+"""Fixtures and helpers shared by the App's tests (``tests/test_webhooks*.py``,
+``tests/test_bot_*.py``, ``tests/test_e2e_app.py``). Import what you use:
+
+    from tests.app_fixtures import redis_state, standin_github, ...  # noqa: F401
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+
+from analysis.report import Change, ColumnChange, GitRef, Impact, Report
+from bot.settings import Settings
+from bot.state import State
+from tests.standin.fixtures import standin_github, standin_openapi  # noqa: F401  (re-exported fixtures)
+
+#: the machine's real Redis; tests use their own DB number and flush only that one
+TEST_REDIS_URL = os.environ.get("MESHDIFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_SECRET = "It's a Secret to Everybody"
+
+
+@pytest.fixture
+def redis_state():
+    state = State.from_url(TEST_REDIS_URL)
+    try:
+        state.r.ping()
+    except redis.ConnectionError as exc:  # pragma: no cover - environment problem, not a skip
+        pytest.fail(f"the tests need Redis at {TEST_REDIS_URL}: {exc}")
+    state.r.flushdb()
+    yield state
+    state.r.flushdb()
+
+
+def settings_for(gh=None, **overrides) -> Settings:
+    values = dict(webhook_secret=TEST_SECRET, redis_url=TEST_REDIS_URL)
+    if gh is not None:
+        values.update(app_id=str(gh.app_id), private_key=gh.private_key_pem, github_api_url=gh.api_url,
+                      github_url=gh.web_url)
+    values.update(overrides)
+    return Settings(**values)
+
+
+def fake_report(*, project: str = "shop", conclusion: str = "failure", head_sha: str = "b" * 40,
+                base_sha: str = "a" * 40, file: str = "shop/models/marts/orders.sql") -> Report:
+    """A small but real Report: one breaking change reaching two downstream nodes."""
+    change = Change(node=f"model.{project}.orders.v2", resource_type="model", category="breaking",
+                    columns=[ColumnChange("amount", "removed")], reasons=["column `amount` removed"],
+                    file=file, lines=[3], access="public")
+    impacts = [
+        Impact("finance", "model.finance.revenue", "model", "breaking", ["total"],
+               via=[f"model.{project}.orders.v2.amount", "model.finance.revenue.total"]),
+        Impact("exec_reporting", "model.exec_reporting.kpis", "model", "changed", ["revenue"],
+               via=[f"model.{project}.orders.v2.amount", "model.finance.revenue.total", "model.exec_reporting.kpis"]),
+    ]
+    report = Report(changed_project=project, base=GitRef("main", base_sha), head=GitRef("feature", head_sha),
+                    changes=[change], impacts=impacts if conclusion == "failure" else [],
+                    projects=[project, "finance", "exec_reporting"])
+    report.conclusion = conclusion  # type: ignore[assignment]
+    if conclusion == "failure":
+        report.policy = ["1 impacted node(s) with severity `breaking`"]
+    return report
+
+
+def adapt_event(payload: dict, **kwargs) -> dict:
+    """``tests.standin.webhooks.adapt`` plus a guarantee that ``repository.full_name`` / ``name`` /
+    ``owner.login`` name the target repository (only repository names are touched)."""
+    from tests.standin import webhooks as wh
+
+    out = wh.adapt(payload, **kwargs)
+    full = kwargs["repo_full_name"]
+    repo = out.get("repository")
+    if isinstance(repo, dict) and repo.get("full_name") != full:
+        owner, name = full.split("/", 1)
+        repo["full_name"], repo["name"] = full, name
+        if isinstance(repo.get("owner"), dict):
+            repo["owner"]["login"] = owner
+    return out
+
+
+def load_event(event: str, action: str | None = None, *, variant=None, **adapt_kwargs) -> dict:
+    from tests.standin import webhooks as wh
+
+    raw = wh.load_example(event, action, variant=variant) if variant is not None else wh.load_example(event, action)
+    return adapt_event(raw, **adapt_kwargs) if adapt_kwargs else raw

@@ -1,0 +1,227 @@
+"""The Celery tasks run in-process against the stand-in GitHub and the real Redis (DB 15);
+the analysis itself is replaced by a fake here (tests/test_e2e_app.py runs the real one)."""
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from github import GithubException
+
+import bot.tasks as tasks
+from bot.comment import MARKER
+from bot.runner import JobResult
+from tests.app_fixtures import fake_report, redis_state, settings_for, standin_github, standin_openapi  # noqa: F401
+
+REPO = "octo-org/shop-dbt"
+INST = 61
+
+
+@pytest.fixture
+def world(standin_github, redis_state, monkeypatch):
+    gh = standin_github
+    gh.add_installation(INST, "octo-org")
+    gh.add_repo(REPO, {"shop/models/orders.sql": "select 1 as amount\n"})
+    gh.commit(REPO, "feat", {"shop/models/orders.sql": "select 2 as amount\n"})
+    pr = gh.open_pull(REPO, 7, head_branch="feat")
+    monkeypatch.setattr(tasks, "settings", settings_for(gh))
+    ctx = tasks._Context()
+    ctx._state = redis_state
+    monkeypatch.setattr(tasks, "ctx", ctx)
+    calls = []
+
+    def fake_run_job(**kwargs):
+        calls.append(kwargs)
+        return world.result(kwargs)
+
+    class World:
+        result = staticmethod(lambda kwargs: JobResult([fake_report(head_sha=kwargs["pull"].head_sha)]))
+
+    world = World()
+    monkeypatch.setattr("bot.runner.run_job", fake_run_job)
+    world.gh, world.pr, world.calls, world.state = gh, pr, calls, redis_state
+    return world
+
+
+def run(world, sha=None, gen=None, **kw):
+    sha = sha or world.pr["head_sha"]
+    if gen is None:
+        gen = world.state.bump(REPO, 7, sha)
+    return tasks.analyze_pull_request.run(installation_id=INST, repo=REPO, pr=7, head_sha=sha, gen=gen, **kw)
+
+
+def test_publishes_one_comment_and_a_failure_check(world):
+    assert run(world) == "failure"
+    gh = world.gh
+    [comment] = gh.comments(REPO, 7)
+    assert comment["user"] == gh.bot_login and comment["body"].startswith(MARKER)
+    assert "`finance.revenue`" in comment["body"] and len(comment["body"]) <= 60_000
+    [check] = gh.check_runs(REPO, world.pr["head_sha"])
+    assert (check["status"], check["conclusion"]) == ("completed", "failure")
+    assert check["external_id"] == f"{REPO}#7@{world.pr['head_sha']}#1"
+    # a rerun of the same commit: a new check run, the same comment left alone (unchanged)
+    assert run(world) == "failure"
+    assert len(gh.comments(REPO, 7)) == 1 and len(gh.check_runs(REPO, world.pr["head_sha"])) == 2
+    assert len(gh.requests_for("PATCH", r"/issues/comments/")) == 0
+    assert world.state.overdue_jobs(now=1e12) == []  # nothing left registered as running
+
+
+def test_stale_before_start_does_nothing(world):
+    old = world.pr["head_sha"]
+    world.gh.commit(REPO, "feat", {"shop/models/orders.sql": "select 3 as amount\n"})
+    world.gh.update_pull(REPO, 7)
+    assert run(world, sha=old) == "stale"
+    assert world.gh.check_runs(REPO) == [] and world.gh.comments(REPO, 7) == [] and world.calls == []
+
+
+def test_superseded_while_running_is_cancelled_and_never_commented(world):
+    def push_during_analysis(kwargs):
+        world.gh.commit(REPO, "feat", {"shop/models/orders.sql": "select 4 as amount\n"})
+        world.gh.update_pull(REPO, 7)
+        return JobResult([fake_report()])
+
+    world.result = push_during_analysis
+    assert run(world) == "superseded"
+    [check] = world.gh.check_runs(REPO)
+    assert (check["status"], check["conclusion"]) == ("completed", "cancelled")
+    assert world.gh.comments(REPO, 7) == []
+
+
+def test_newer_run_of_same_sha_supersedes(world):
+    sha = world.pr["head_sha"]
+    gen1 = world.state.bump(REPO, 7, sha)
+    world.state.bump(REPO, 7, sha)  # a rerun was requested meanwhile
+    assert run(world, gen=gen1) == "superseded before start"
+
+
+def test_github_outage_while_publishing_retried_without_recompute(world):
+    gh = world.gh
+    gh.fail_next("PATCH", r"/check-runs/\d+$", 502, times=10)  # the check's completion keeps failing
+    gen = world.state.bump(REPO, 7, world.pr["head_sha"])
+    with pytest.raises(GithubException):  # called directly, Celery's retry re-raises the error
+        run(world, gen=gen)
+    assert len(world.calls) == 1
+    gh._failures.clear()
+    assert run(world, gen=gen) == "failure"
+    assert len(world.calls) == 1  # the stored result was published, not recomputed
+    [check] = gh.check_runs(REPO)
+    assert check["conclusion"] == "failure" and len(gh.comments(REPO, 7)) == 1
+
+
+def test_internal_error_completes_check_with_message(world):
+    def boom(kwargs):
+        raise RuntimeError("kaput")
+
+    world.result = boom
+    assert run(world) == "failed"
+    [check] = world.gh.check_runs(REPO)
+    assert check["conclusion"] == "failure" and "/meshdiff rerun" in check["output"]["summary"]
+    assert "internal error (RuntimeError)" in check["output"]["summary"]
+    assert world.gh.comments(REPO, 7) == []
+
+
+def test_soft_time_limit_completes_check(world):
+    def slow(kwargs):
+        raise SoftTimeLimitExceeded()
+
+    world.result = slow
+    assert run(world) == "timed out"
+    [check] = world.gh.check_runs(REPO)
+    assert check["conclusion"] == "failure" and "took longer than" in check["output"]["summary"]
+
+
+def test_hard_time_limit_hook_and_reaper(world):
+    sha = world.pr["head_sha"]
+    gen = world.state.bump(REPO, 7, sha)
+    job_id = f"{REPO}#7@{sha}#{gen}"
+    from bot.checks import CheckRun
+    from bot.github import make_github
+
+    g = make_github(world.gh.issue_token(INST), world.gh.api_url)
+    run_id = CheckRun(g.get_repo(REPO), sha, job_id).start()
+    world.state.start_job(job_id, {"installation_id": INST, "repo": REPO, "pr": 7, "head_sha": sha, "gen": gen,
+                                   "check_run_id": run_id}, deadline=0)
+    assert tasks.reap_overdue() == 1
+    [check] = world.gh.check_runs(REPO)
+    assert check["conclusion"] == "failure" and "worker stopped" in check["output"]["summary"]
+    # the hard-time-limit hook (run by Celery in the pool's parent)
+    gen2 = world.state.bump(REPO, 7, sha)
+    CheckRun(g.get_repo(REPO), sha, f"{REPO}#7@{sha}#{gen2}").start()
+    tasks.analyze_pull_request.on_failure(TimeLimitExceeded(10), "id", (), {
+        "installation_id": INST, "repo": REPO, "pr": 7, "head_sha": sha, "gen": gen2}, None)
+    assert [c["status"] for c in world.gh.check_runs(REPO)] == ["completed", "completed"]
+    assert "hard time limit" in world.gh.check_runs(REPO)[1]["output"]["summary"]
+
+
+def test_nothing_to_analyse_is_neutral_and_quiet(world):
+    world.result = lambda kwargs: JobResult(nothing="This pull request changes no file of the dbt project(s).")
+    assert run(world) == "neutral"
+    [check] = world.gh.check_runs(REPO)
+    assert check["conclusion"] == "neutral" and world.gh.comments(REPO, 7) == []
+
+
+def test_commands(world, monkeypatch):
+    gh = world.gh
+    sent = []
+    monkeypatch.setattr(tasks.analyze_pull_request, "apply_async", lambda kwargs: sent.append(kwargs))
+    gh.set_permission(REPO, "alice", "write")
+    gh.set_permission(REPO, "bob", "read")
+
+    def command(user, body, name, **kw):
+        c = gh.add_comment(REPO, 7, body, user=user)
+        return tasks.handle_command.run(installation_id=INST, repo=REPO, pr=7, comment_id=c["id"], user=user,
+                                        command=name, **kw)
+
+    assert command("alice", "/meshdiff rerun", "rerun") == "rerun"
+    assert sent and sent[0]["head_sha"] == world.pr["head_sha"] and sent[0]["gen"] == 1
+    assert command("bob", "/meshdiff rerun", "rerun") == "denied"
+    assert "need write access" in gh.comments(REPO, 7)[-1]["body"]
+    assert command("alice", "/meshdiff help", "help") == "help"
+    assert "/meshdiff rerun" in gh.comments(REPO, 7)[-1]["body"]
+    assert command("alice", "/meshdiff rerunn", "unknown", suggestion="/meshdiff rerun",
+                   typed="/meshdiff rerunn") == "unknown"
+    assert "Did you mean `/meshdiff rerun`?" in gh.comments(REPO, 7)[-1]["body"]
+    assert len(sent) == 1
+    reactions = [r["json"]["content"] for r in gh.requests_for("POST", r"/reactions$")]
+    assert reactions == ["rocket", "confused", "+1", "confused"]
+
+
+def test_fork_gate():
+    from types import SimpleNamespace as NS
+
+    def pull(head, base, assoc):
+        return NS(head=NS(repo=NS(full_name=head) if head else None), base=NS(repo=NS(full_name=base)),
+                  author_association=assoc)
+
+    assert tasks.untrusted_fork(pull("mallory/shop-dbt", REPO, "CONTRIBUTOR"))
+    assert tasks.untrusted_fork(pull("mallory/shop-dbt", REPO, "FIRST_TIME_CONTRIBUTOR"))
+    assert tasks.untrusted_fork(pull(None, REPO, "MEMBER"))  # the fork was deleted
+    assert not tasks.untrusted_fork(pull("alice/shop-dbt", REPO, "MEMBER"))
+    assert not tasks.untrusted_fork(pull(REPO, REPO, "NONE"))  # a branch of the repository itself
+    assert "/meshdiff rerun" in tasks.fork_gate_text("a" * 40)
+
+
+def test_failure_while_github_is_down_is_finished_by_the_reaper(world, monkeypatch):
+    scheduled = []
+    monkeypatch.setattr(tasks.reap_stale_jobs, "apply_async", lambda countdown: scheduled.append(countdown))
+
+    def boom(kwargs):
+        world.gh.fail_next("PATCH", r"/check-runs/\d+$", 503, times=5)  # GitHub down when reporting it
+        raise RuntimeError("kaput")
+
+    world.result = boom
+    assert run(world) == "failed"
+    [check] = world.gh.check_runs(REPO)
+    assert check["status"] == "in_progress" and scheduled == [330]
+    [job_id] = world.state.overdue_jobs(now=1e12)
+    assert "internal error" in world.state.job(job_id)["why"]
+    assert tasks.reap_overdue() == 0  # not overdue yet
+    world.state.start_job(job_id, world.state.job(job_id), deadline=0)
+    assert tasks.reap_overdue() == 1
+    [check] = world.gh.check_runs(REPO)
+    assert check["conclusion"] == "failure" and "internal error" in check["output"]["summary"]
+
+
+def test_reaper_gives_up_after_bounded_tries(world, monkeypatch):
+    monkeypatch.setattr(tasks.reap_stale_jobs, "apply_async", lambda countdown: None)
+    job = f"{REPO}#7@{'9' * 40}#1"
+    world.state.start_job(job, {"installation_id": 404, "repo": REPO, "pr": 7, "head_sha": "9" * 40, "gen": 1,
+                                "reap_tries": tasks.MAX_REAP_TRIES}, deadline=0)
+    assert tasks.reap_overdue() == 0  # installation 404 does not exist: minting fails
+    assert world.state.job(job) is None and world.state.overdue_jobs(now=1e12) == []
