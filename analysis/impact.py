@@ -99,10 +99,10 @@ def propagate(
     index: ReaderIndex,
     seeds: dict[str, dict[str, str]],
     *,
-    node_seeds: dict[str, tuple[str, str]] | None = None,
+    node_seeds: dict[str, tuple] | None = None,
 ) -> dict[tuple[str, str], _Hit]:
-    """Walk from ``seeds`` (node -> column -> kind). ``node_seeds``: node -> (severity, reason)
-    for whole nodes hit directly (e.g. a consumer that no longer compiles)."""
+    """Walk from ``seeds`` (node -> column -> kind). ``node_seeds``: node -> (severity, reason[,
+    upstream node]) for whole nodes hit directly (e.g. a consumer that no longer compiles)."""
     hits: dict[tuple[str, str], _Hit] = {}
     queue: deque[tuple[str, str]] = deque()
     origin: set[tuple[str, str]] = set()
@@ -112,10 +112,11 @@ def propagate(
             origin.add(key)
             hits[key] = _Hit(kind, "breaking" if kind in BREAKING else "changed", None, "")
             queue.append(key)
-    for node_id, (severity, reason) in (node_seeds or {}).items():
+    for node_id, (severity, reason, *cause) in (node_seeds or {}).items():
+        parent = (cause[0], ALL) if cause and cause[0] else None
         for col in index.columns.get(node_id) or [ALL]:
             key = (node_id, col)
-            hits[key] = _Hit("unknown" if severity == "unknown" else "modified", severity, None, reason)
+            hits[key] = _Hit("unknown" if severity == "unknown" else "modified", severity, parent, reason)
             queue.append(key)
 
     def reach(node_id: str, col: str, kind: str, severity: str, parent, reason: str) -> None:
@@ -211,7 +212,8 @@ def impacts_from_hits(hits: dict[tuple[str, str], _Hit], mesh: Mesh, fallback: M
         worst = sorted((c for c in cols if c[1].severity == severity), key=lambda c: c[0])
         names = sorted(c for c, _ in cols if c != ALL)
         reasons = list(dict.fromkeys(
-            (f"`{c}` {h.reason}" if c != ALL else h.reason) for c, h in sorted(cols, key=lambda x: -_SEVERITY_RANK[x[1].severity]) if h.reason
+            (f"`{c}` {h.reason}" if c != ALL and (h.parent is None or h.parent[1] != ALL) else h.reason)
+            for c, h in sorted(cols, key=lambda x: (-_SEVERITY_RANK[x[1].severity], x[0])) if h.reason
         ))[:5]
         out.append(Impact(
             project=node.project, node=node_id, resource_type=node.resource_type, severity=severity,

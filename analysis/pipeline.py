@@ -166,6 +166,7 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     node_seeds.update(_recompiled(head_mesh, base_mesh, changed, head_failures))
     hits = propagate(index, diff.seeds, node_seeds=node_seeds)
     changed_ids = {c.node for c in diff.changes}
+    _reader_reasons(report.changes, index, hits)
     report.impacts = impacts_from_hits(hits, head_mesh, base_mesh, exclude=changed_ids)
     report.edges = _edges(changed_ids | {i.node for i in report.impacts}, head_mesh, base_mesh)
     report.warnings += _lineage_warnings(lin["head"].models, head_mesh, changed_ids | {i.node for i in report.impacts})
@@ -258,7 +259,9 @@ def _consumer_breaks(failures: dict[str, str], base_mesh: Mesh, changes: list[Ch
             blamed = reading(touched) or reading({n for n, node in base_mesh.nodes.items() if node.project == changed})
         first = next((ln.strip() for ln in error.splitlines() if ln.strip() and "Error" not in ln), error.strip())
         for node_id in blamed:
-            out[node_id] = ("breaking", f"{project} no longer compiles against {changed}@{ref}: {first}")
+            cause = next((p for p in sorted(base_mesh.graph.predecessors(node_id)) if p in breaking), None) or \
+                next((p for p in sorted(base_mesh.graph.predecessors(node_id)) if p in touched), None)
+            out[node_id] = ("breaking", f"{project} no longer compiles against {changed}@{ref}: {first}", cause)
     return out
 
 
@@ -273,6 +276,31 @@ def _recompiled(head: Mesh, base: Mesh, changed: str, failures: dict[str, str]):
                 " ".join(before.compiled_sql.split()) != " ".join(node.compiled_sql.split()):
             out[node_id] = ("changed", "its compiled SQL changes with this PR (an upstream ref now resolves elsewhere)")
     return out
+
+
+def _reader_reasons(changes: list[Change], index, hits: dict) -> None:
+    """Add "`amount` removed; read by finance.revenue.total" to each changed column."""
+    from analysis.columns import ColumnRef
+
+    def short(node_id: str) -> str:
+        return ".".join(node_id.split(".")[1:])
+
+    hit_nodes = {n for n, _ in hits}
+    for change in changes:
+        for column in change.columns:
+            if column.change == "added":
+                continue
+            ref = ColumnRef(change.node, column.name)
+            found = {f"{short(r)}.{c}" for r, c, _ in index.value.get(ref, ())}
+            found |= {f"{short(r)} (rows)" for r in index.rows.get(ref, ())}
+            named = {r for r, _, _ in index.value.get(ref, ())} | set(index.rows.get(ref, ()))
+            found |= {short(r) for r in index.nodes.get(change.node, ()) if r in hit_nodes and r not in named
+                      and (r not in index.sql_nodes or getattr(index.lineage.get(r), "status", "unknown") != "ok")}
+            found = sorted(found)
+            what = f"`{column.name}` {column.change}" + (f" to `{column.renamed_to}`" if column.renamed_to else "")
+            tail = ("read by " + ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+                    ) if found else "nothing in the mesh reads it"
+            change.reasons.append(f"{what}; {tail}")
 
 
 def _repo_relative(change: Change, subdir: str) -> Change:

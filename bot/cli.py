@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--format", choices=("markdown", "json"), default="markdown")
     d.add_argument("--examples", default=None, help="folder of the example mesh (default: the bundled one)")
 
-    s = sub.add_parser("serve", help="run the webhook receiver (Flask dev server; use gunicorn in production)")
+    s = sub.add_parser("serve", help="run the webhook receiver (gunicorn)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=3000)
     w = sub.add_parser("worker", help="run a Celery worker (same as `celery -A bot.tasks worker`)")
@@ -109,6 +109,9 @@ def cmd_analyze(args) -> int:
     if not args.base:
         raise AnalysisError("no base ref", hint="pass --base REF, e.g. --base main")
     checkout = worktree.locate(project)
+    from analysis.compile import read_project
+
+    read_project(project)  # fail early, with the clear message, on a folder that is no dbt project
     base_sha, head_sha = worktree.resolve(checkout, args.base), worktree.resolve(checkout, args.head)
     down_specs, up_specs = _specs(downstream, dialects), _specs(upstream, dialects)
     with worktree.worktrees(checkout, {"base": base_sha, "head": head_sha}) as dirs:
@@ -157,6 +160,11 @@ def _from_mesh(path, project, downstream, upstream, dialects):
         if not local:
             raise AnalysisError(f"{path} lists no projects", hint="add `projects: [{path: ...}]`")
         project = os.path.join(root, local[0].path)
+    for entry in getattr(config, "upstream", []):
+        if getattr(entry, "repo", None):
+            raise AnalysisError(f"{path}: upstream entry {entry.repo}:{entry.path} is another repository",
+                                hint="the CLI reads local folders: check that repository out and pass --upstream DIR")
+        upstream.append(os.path.join(root, entry.path))
     for entry in [*local, *config.downstream]:
         full = os.path.join(root, entry.path)
         if getattr(entry, "repo", None):

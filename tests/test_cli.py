@@ -1,0 +1,129 @@
+"""The `meshdiff` command: exit codes, formats, bad input (clear message, exit 2, no traceback)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.demo import commit_change
+from tests.scenarios import SCENARIOS
+
+pytestmark = pytest.mark.dbt
+
+
+def meshdiff(*args, cache, cwd=None):
+    env = {**os.environ, "MESHDIFF_CACHE_DIR": cache}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+
+
+def no_traceback(proc):
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_breaking_change_exits_1_with_json_report(mesh_repo, meshdiff_cache, tmp_path):
+    commit_change(mesh_repo, "cli-rename", SCENARIOS["rename-public-column"], "rename")
+    out = tmp_path / "report.json"
+    proc = meshdiff("analyze", "--project", f"{mesh_repo}/shop", "--base", "main", "--head", "cli-rename",
+                    "--downstream", f"{mesh_repo}/finance", "--downstream", f"{mesh_repo}/exec_reporting",
+                    "--format", "json", "--output", str(out), cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["conclusion"] == "failure"
+    assert report["changed_project"] == "shop" and report["head"]["ref"] == "cli-rename"
+    assert len(report["base"]["sha"]) == 40
+    assert {i["node"] for i in report["impacts"] if i["severity"] == "breaking"} == {
+        "model.finance.customer_segments", "exposure.finance.churn_model"}
+    assert report["changes"][0]["file"] == "shop/models/marts/customers.sql"
+    assert set(report) >= {"changed_project", "base", "head", "conclusion", "changes", "impacts", "warnings", "errors"}
+
+
+def test_safe_change_exits_0_with_markdown(mesh_repo, meshdiff_cache, tmp_path):
+    commit_change(mesh_repo, "cli-reformat", SCENARIOS["reformat-only"], "reformat")
+    mesh_file = os.path.join(mesh_repo, "cli-mesh.yml")  # paths are relative to the file
+    with open(mesh_file, "w") as handle:
+        handle.write("projects:\n  - path: shop\ndownstream:\n  - path: finance\n  - path: exec_reporting\n")
+    try:
+        proc = meshdiff("analyze", "--mesh", mesh_file, "--base", "main", "--head", "cli-reformat",
+                        cache=meshdiff_cache)
+    finally:
+        os.remove(mesh_file)
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert "✅ **No downstream impact**" in proc.stdout
+    assert "`shop`, `finance`, `exec_reporting`" in proc.stdout
+
+
+def test_path_that_is_no_dbt_project(tmp_path, meshdiff_cache):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    proc = meshdiff("analyze", "--project", str(tmp_path), "--base", "HEAD", cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert "is not a dbt project: it has no dbt_project.yml" in proc.stderr
+
+
+def test_path_outside_git(tmp_path, meshdiff_cache):
+    proc = meshdiff("analyze", "--project", str(tmp_path), "--base", "main", cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 2 and "is not inside a git checkout" in proc.stderr
+
+
+def test_ref_that_does_not_exist(mesh_repo, meshdiff_cache):
+    proc = meshdiff("analyze", "--project", f"{mesh_repo}/shop", "--base", "no-such-branch", cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert "git ref 'no-such-branch' does not exist" in proc.stderr
+
+
+def test_project_that_does_not_compile_shows_dbts_message(mesh_repo, meshdiff_cache):
+    commit_change(mesh_repo, "cli-broken", [("shop/models/marts/customers.sql", "{{ ref('stg_customers') }}",
+                                             "{{ ref('stg_customerz') }}")], "broken")
+    proc = meshdiff("analyze", "--project", f"{mesh_repo}/shop", "--base", "main", "--head", "cli-broken",
+                    "--format", "json", cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert "shop does not compile at cli-broken" in proc.stderr
+    assert "depends on a node named 'stg_customerz'" in proc.stderr
+    assert json.loads(proc.stdout)["conclusion"] == "failure"
+
+
+def test_missing_upstream(mesh_repo, meshdiff_cache):
+    # finance reads shop through dbt-loom; without --upstream shop there is no manifest to read
+    proc = meshdiff("analyze", "--project", f"{mesh_repo}/finance", "--base", "main", cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert "finance does not compile" in proc.stderr
+    assert "shop" in proc.stderr
+
+
+def test_lineage_of_one_column_across_projects(mesh_repo, meshdiff_cache):
+    proc = meshdiff("lineage", "--project", f"{mesh_repo}/shop", "--downstream", f"{mesh_repo}/finance",
+                    "--downstream", f"{mesh_repo}/exec_reporting", "--column", "model.shop.customers.lifetime_value",
+                    "--column", "model.shop.customers.email", "--format", "json", cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["model.shop.customers.lifetime_value"] == [
+        "exposure.exec_reporting.board_dashboard",
+        "exposure.finance.churn_model",
+        "model.exec_reporting.top_customers.value_segment",
+        "model.finance.customer_segments.lifetime_value",
+        "model.finance.customer_segments.value_segment",
+    ]
+    # read through `select *` in a CTE but never selected: it reaches nothing
+    assert result["model.shop.customers.email"] == []
+
+
+def test_lineage_dump_and_bad_column(mesh_repo, meshdiff_cache):
+    proc = meshdiff("lineage", "--project", f"{mesh_repo}/shop", "--format", "json", cache=meshdiff_cache)
+    assert proc.returncode == 0, proc.stderr
+    models = json.loads(proc.stdout)["models"]
+    ltv = models["model.shop.customers"]["columns"]["lifetime_value"]
+    assert ltv == [{"from": "model.shop.customer_ltv_private.lifetime_value_cents", "kind": "derived"}]
+    assert "model.shop.stg_customers.customer_id" in models["model.shop.customers"]["row_shaping"]
+    bad = meshdiff("lineage", "--project", f"{mesh_repo}/shop", "--column", "model.shop.customers.nope",
+                   cache=meshdiff_cache)
+    no_traceback(bad)
+    assert bad.returncode == 2 and "has no column 'nope'" in bad.stderr
