@@ -37,6 +37,10 @@ app = make_celery(settings)
 MAX_WORKER_DEATHS = 2
 #: how often the reaper tries to complete a check run GitHub will not take (every ~5 min)
 MAX_REAP_TRIES = 12
+#: a running job is overdue this long after its hard time limit (time for on_failure to report)
+DEADLINE_MARGIN_S = 120.0
+#: the reaper a job schedules for itself runs this long after the job's deadline
+REAPER_DELAY_S = 30.0
 
 
 class _Context:
@@ -107,13 +111,27 @@ def fail_job(installation_id: int, repo: str, pr: int, head_sha: str, gen: int, 
         ctx.state.start_job(job_id, {**record, "installation_id": installation_id, "repo": repo, "pr": pr,
                                      "head_sha": head_sha, "gen": gen, "why": what, "reap_tries": tries},
                             time.time() + 300)
-        try:  # and make sure a reaper comes by even if no other job starts
-            reap_stale_jobs.apply_async(countdown=330)
-        except Exception:
-            log.warning("could not schedule the reaper")
+        schedule_reaper(300 + REAPER_DELAY_S)  # a reaper comes by even if no other job starts
         return False
     ctx.state.finish_job(job_id)
     return True
+
+
+def schedule_reaper(countdown: float) -> None:
+    """Have :func:`reap_stale_jobs` run in ``countdown`` seconds (needs no beat)."""
+    try:
+        reap_stale_jobs.apply_async(countdown=countdown)
+    except Exception:
+        log.warning("could not schedule the reaper")
+
+
+def register_running(job_id: str, record: dict, *, delay: float = 0.0) -> None:
+    """Record ``job_id`` as running until its hard time limit (plus ``delay``, e.g. a retry's
+    countdown) and schedule its own reaper right after that deadline: whatever kills the job
+    (hard time limit, OOM, a restarted worker), its check run is completed without beat."""
+    window = delay + settings.hard_time_limit_s + DEADLINE_MARGIN_S
+    ctx.state.start_job(job_id, record, time.time() + window)
+    schedule_reaper(window + REAPER_DELAY_S)
 
 
 class JobTask(Task):
@@ -202,8 +220,7 @@ def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sh
                            fork_gate_text(pull.head.sha), details_url=pull.html_url)
             return "waiting for approval"
         check_id = check.start()
-        state.start_job(job_id, {**record, "check_run_id": check_id},
-                        time.time() + settings.hard_time_limit_s + 120)
+        register_running(job_id, {**record, "check_run_id": check_id})
         stored = state.load_result(job_id)
         if stored is None:
             result = run_job(gh=gh, token=token, web_url=settings.github_url, work_dir=settings.work_dir,
@@ -234,7 +251,7 @@ def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sh
             log.warning("job %s: transient GitHub failure (%s); retrying in %.0f s", job_id, exc, countdown)
             record = state.job(job_id)
             if record:  # keep the reaper away while the retry waits
-                state.start_job(job_id, record, time.time() + countdown + settings.hard_time_limit_s + 120)
+                register_running(job_id, record, delay=countdown)
             raise self.retry(exc=exc, countdown=countdown)
         log.exception("job %s failed", job_id)
         status = getattr(exc, "status", None)

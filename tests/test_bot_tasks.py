@@ -1,5 +1,8 @@
 """The Celery tasks run in-process against the stand-in GitHub and the real Redis (DB 15);
 the analysis itself is replaced by a fake here (tests/test_e2e_app.py runs the real one)."""
+import os
+import time
+
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from github import GithubException
@@ -35,6 +38,8 @@ def world(standin_github, redis_state, monkeypatch):
 
     world = World()
     monkeypatch.setattr("bot.runner.run_job", fake_run_job)
+    world.reapers = []  # countdowns of the reapers jobs scheduled (never sent to a real queue here)
+    monkeypatch.setattr(tasks.reap_stale_jobs, "apply_async", lambda countdown: world.reapers.append(countdown))
     world.gh, world.pr, world.calls, world.state = gh, pr, calls, redis_state
     return world
 
@@ -149,6 +154,44 @@ def test_hard_time_limit_hook_and_reaper(world):
     assert "hard time limit" in world.gh.check_runs(REPO)[1]["output"]["summary"]
 
 
+def test_a_started_job_schedules_its_own_reaper_so_a_killed_job_is_completed_without_beat(world):
+    hard = tasks.settings.hard_time_limit_s
+
+    def killed(kwargs):  # the process is killed: no except clause, no on_failure (e.g. OOM, SIGKILL)
+        raise KeyboardInterrupt
+
+    world.result = killed
+    with pytest.raises(KeyboardInterrupt):
+        run(world)
+    [job_id] = world.state.overdue_jobs(now=1e12)
+    deadline_in = world.state.job(job_id)["deadline"] - time.time()
+    [countdown] = world.reapers  # scheduled when the job started, not by beat
+    assert countdown > hard and countdown >= deadline_in + 10
+    [check] = world.gh.check_runs(REPO)
+    assert check["status"] == "in_progress"
+    assert tasks.reap_stale_jobs.run() == 0  # before the deadline the reaper leaves a live job alone
+    world.state.start_job(job_id, world.state.job(job_id), deadline=time.time() - 1)  # ...the countdown passed
+    assert tasks.reap_stale_jobs.run() == 1
+    [check] = world.gh.check_runs(REPO)
+    assert check["conclusion"] == "failure" and "worker stopped" in check["output"]["summary"]
+
+
+def test_celery_pinned_to_a_version_that_reports_hard_time_limits():
+    """JobTask.on_failure is only called on a hard time limit by Celery >= 5.7."""
+    import tomllib
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "pyproject.toml"), "rb") as handle:
+        deps = [Requirement(d) for d in tomllib.load(handle)["project"]["dependencies"]]
+    [celery] = [d for d in deps if d.name == "celery"]
+    assert "redis" in celery.extras
+    assert not celery.specifier.contains("5.6.3") and celery.specifier.contains("5.7.0")
+    assert not celery.specifier.contains("6.0.0")
+    assert celery.specifier.contains(metadata.version("celery"))
+
+
 def test_nothing_to_analyse_is_neutral_and_quiet(world):
     world.result = lambda kwargs: JobResult(nothing="This pull request changes no file of the dbt project(s).")
     assert run(world) == "neutral"
@@ -197,10 +240,7 @@ def test_fork_gate():
     assert "/meshdiff rerun" in tasks.fork_gate_text("a" * 40)
 
 
-def test_failure_while_github_is_down_is_finished_by_the_reaper(world, monkeypatch):
-    scheduled = []
-    monkeypatch.setattr(tasks.reap_stale_jobs, "apply_async", lambda countdown: scheduled.append(countdown))
-
+def test_failure_while_github_is_down_is_finished_by_the_reaper(world):
     def boom(kwargs):
         world.gh.fail_next("PATCH", r"/check-runs/\d+$", 503, times=5)  # GitHub down when reporting it
         raise RuntimeError("kaput")
@@ -208,7 +248,7 @@ def test_failure_while_github_is_down_is_finished_by_the_reaper(world, monkeypat
     world.result = boom
     assert run(world) == "failed"
     [check] = world.gh.check_runs(REPO)
-    assert check["status"] == "in_progress" and scheduled == [330]
+    assert check["status"] == "in_progress" and world.reapers[-1] == 330
     [job_id] = world.state.overdue_jobs(now=1e12)
     assert "internal error" in world.state.job(job_id)["why"]
     assert tasks.reap_overdue() == 0  # not overdue yet
@@ -218,8 +258,7 @@ def test_failure_while_github_is_down_is_finished_by_the_reaper(world, monkeypat
     assert check["conclusion"] == "failure" and "internal error" in check["output"]["summary"]
 
 
-def test_reaper_gives_up_after_bounded_tries(world, monkeypatch):
-    monkeypatch.setattr(tasks.reap_stale_jobs, "apply_async", lambda countdown: None)
+def test_reaper_gives_up_after_bounded_tries(world):
     job = f"{REPO}#7@{'9' * 40}#1"
     world.state.start_job(job, {"installation_id": 404, "repo": REPO, "pr": 7, "head_sha": "9" * 40, "gen": 1,
                                 "reap_tries": tasks.MAX_REAP_TRIES}, deadline=0)
