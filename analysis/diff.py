@@ -22,12 +22,14 @@ from analysis.nodes import Node
 from analysis.report import Change, ColumnChange
 
 BREAKING_KINDS = frozenset({"removed", "renamed", "retyped"})
+#: reason prefix of a changed model some of whose columns could not be traced (category unknown)
+UNTRACED_MARK = "SQL changed but the lineage of"
 
 
 @dataclass
 class ProjectDiff:
     changes: list[Change] = field(default_factory=list)
-    #: node id -> column -> change kind (removed | renamed | retyped | modified | added)
+    #: node id -> column -> change kind (removed | renamed | retyped | modified | unknown); ``*`` = the whole node
     seeds: dict[str, dict[str, str]] = field(default_factory=dict)
     #: node id -> reason, for changed nodes whose lineage is unknown (all columns unknown)
     unknown: dict[str, str] = field(default_factory=dict)
@@ -117,8 +119,9 @@ def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLin
             reasons.append(f"SQL changed but its lineage could not be proven: {why}")
             out.unknown[head.unique_id] = why
             category = "unknown"
-            seeds = {c: "modified" for c in {**sb, **sh}}
-            columns = [ColumnChange(c, "modified") for c in sorted({**sb, **sh})]
+            # nothing is proven: every column (and readers of the node as a whole) is unknown
+            seeds = {c: "unknown" for c in {**sb, **sh}} or {"*": "unknown"}
+            columns = [ColumnChange(c, "modified") for c in sorted({**sb, **sh}) if c != "*"]
         else:
             columns, seeds, col_reasons = _column_diff(lb, lh, sb, sh)
             reasons += col_reasons
@@ -150,6 +153,8 @@ def _category(current: str, columns: list[ColumnChange], reasons: list[str]) -> 
     kinds = {c.change for c in columns}
     if kinds & BREAKING_KINDS or any(r.startswith(governance.GOVERNANCE_MARK) for r in reasons):
         return "breaking"
+    if any(r.startswith(UNTRACED_MARK) for r in reasons):
+        return "unknown"
     if "modified" in kinds or any(r.startswith(("`latest_version`", "config changed")) for r in reasons):
         return "partial"
     if "added" in kinds or any(r.startswith(("access widened", "contract now", "contract columns added")) for r in reasons):
@@ -201,9 +206,13 @@ def _column_diff(lb: ModelLineage, lh: ModelLineage, sb: dict, sh: dict):
             columns.append(ColumnChange(name, "modified"))
             seeds[name] = "modified"
     if lh.status == "partial" and lh.unknown_columns:
-        reasons.append("lineage of " + ", ".join(f"`{c}`" for c in sorted(lh.unknown_columns)) + " could not be traced")
-        for name in lh.unknown_columns:
-            seeds.setdefault(name, "modified")
+        reasons.append(f"{UNTRACED_MARK} " + ", ".join(f"`{c}`" for c in sorted(lh.unknown_columns))
+                       + f" could not be traced: {lh.reason or 'lineage unknown'}")
+        listed = {c.name for c in columns}
+        for name in sorted(lh.unknown_columns):
+            seeds.setdefault(name, "unknown")
+            if name != "*" and name not in listed:
+                columns.append(ColumnChange(name, "modified"))
     return columns, seeds, reasons
 
 

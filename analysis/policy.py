@@ -1,7 +1,9 @@
 """The merge policy: from changes and impacts to ``success`` or ``failure``.
 
-Default: fail when any impacted node is ``breaking`` or ``unknown``, or when a public
-model's contract, version or access is broken in place (without a version bump).
+Default: fail when any impacted node is ``breaking`` or ``unknown``, when a changed node's
+own change is ``unknown`` (its SQL changed but its lineage cannot be proven: nothing says
+what it reaches), or when a public model's contract, version or access is broken in place
+(without a version bump).
 """
 from __future__ import annotations
 
@@ -35,6 +37,10 @@ def decide(report: Report, policy: Policy = Policy()) -> Report:
     for severity in sorted(policy.fail_on):
         if counts.get(severity):
             reasons.append(f"{counts[severity]} impacted node(s) with severity `{severity}`")
+    if "unknown" in policy.fail_on:
+        for change in report.changes:
+            if change.category == "unknown":
+                reasons.append(f"{change.node} (category `unknown`, gates like `breaking`): {_unknown_why(change)}")
     if policy.governance:
         for change in report.changes:
             for reason in change.reasons:
@@ -43,3 +49,8 @@ def decide(report: Report, policy: Policy = Policy()) -> Report:
     report.policy = reasons
     report.conclusion = "failure" if reasons else "success"
     return report
+
+
+def _unknown_why(change) -> str:
+    why = next((r for r in change.reasons if "could not be" in r), None)
+    return why or "its lineage could not be proven"

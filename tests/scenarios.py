@@ -66,6 +66,9 @@ SCENARIOS: dict[str, list] = {
     "change-unread-column": [(
         CUSTOMERS_SQL, "coalesce(customer_ltv.number_of_orders, 0)", "coalesce(customer_ltv.number_of_orders, 0) + 0",
     )],
+    # resilience (issue 3 §6): SQL that dbt compiles (it does not run it) but sqlglot cannot parse
+    # (PostgreSQL's `ORDER BY ... USING <`): the change is `unknown` and gates
+    "unparseable-sql": [(CUSTOMERS_SQL, None, _read(CUSTOMERS_SQL).rstrip("\n") + "\norder by customers.customer_id using <\n")],
     # contracts (issue 3 §5): the SQL gains a column the contract does not declare
     "add-column-without-contract": [
         (CUSTOMERS_SQL, "    customers.signup_date,\n", "    customers.signup_date,\n    customers.signup_date as signed_up_on,\n"),

@@ -72,7 +72,34 @@ def test_unknown_lineage_is_never_safe():
     d = run(node("a"), node("b"), lin(["id"]), ModelLineage.unknown(M, "could not parse"))
     (change,) = d.changes
     assert change.category == "unknown"
-    assert d.seeds == {M: {"id": "modified"}} and M in d.unknown
+    # readers get severity `unknown` (not `changed`): nothing is proven about the new SQL
+    assert d.seeds == {M: {"id": "unknown"}} and M in d.unknown
+    assert any("could not parse" in r for r in change.reasons)
+
+
+def test_unknown_lineage_without_known_columns_seeds_the_whole_node():
+    d = run(node("a"), node("b"), ModelLineage.unknown(M, "python"), ModelLineage.unknown(M, "python"), {}, {})
+    assert d.changes[0].category == "unknown" and d.seeds == {M: {"*": "unknown"}}
+    assert d.changes[0].columns == []
+
+
+def test_untraced_columns_of_a_partial_lineage_are_unknown():
+    head = lin(["id", "amount"], prints={"id": "fp-id", "amount": "fp-amount"})
+    head.status, head.unknown_columns, head.reason = "partial", frozenset({"amount"}), "`amount`: ambiguous"
+    d = run(node("a"), node("b"), lin(["id", "amount"]), head)
+    (change,) = d.changes
+    assert change.category == "unknown"
+    assert d.seeds == {M: {"amount": "unknown"}}
+    assert [(c.name, c.change) for c in change.columns] == [("amount", "modified")]
+    assert any("`amount` could not be traced: `amount`: ambiguous" in r for r in change.reasons)
+
+
+def test_untraced_columns_do_not_hide_a_breaking_change():
+    head = lin(["id"], prints={"id": "fp-id"})
+    head.status, head.unknown_columns = "partial", frozenset({"*"})
+    d = run(node("a"), node("b"), lin(["id", "amount"]), head)
+    assert d.changes[0].category == "breaking"
+    assert d.seeds == {M: {"amount": "removed", "*": "unknown"}}
 
 
 def test_description_only_change_is_metadata():

@@ -182,6 +182,17 @@ def test_change_of_a_column_no_one_reads(run):
     assert report.impacts == []
 
 
+def test_unparseable_sql_is_unknown_and_blocks(run):
+    report = run("unparseable-sql")
+    assert report.conclusion == "failure"
+    assert changes(report) == {CUSTOMERS: "unknown"}
+    assert any("sqlglot could not parse model.shop.customers" in r for r in report.changes[0].reasons)
+    # every reader of customers is `unknown`, never merely `changed`
+    assert by_project(report) == {"finance": [CHURN, ORD, SEG], "exec_reporting": [BOARD, TOP]}
+    assert {sev for sev, _ in impacts(report).values()} == {"unknown"}
+    assert any(p.startswith(f"{CUSTOMERS} (category `unknown`") for p in report.policy)
+
+
 def test_sql_change_without_contract_update_is_reported(run):
     report = run("add-column-without-contract")
     assert report.conclusion == "failure"
