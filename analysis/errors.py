@@ -19,3 +19,17 @@ class AnalysisError(Exception):
         if self.hint:
             out += f"\n→ {self.hint}"
         return out
+
+
+#: Exception types that signal "stop now" from outside the analysis (e.g. a task queue's soft
+#: time limit). Every broad ``except Exception`` of the analysis re-raises them first
+#: (``except errors.INTERRUPTS: raise``). Empty here: the analysis imports no task queue; the
+#: App's worker registers Celery's ``SoftTimeLimitExceeded`` (bot/tasks.py).
+INTERRUPTS: tuple[type[BaseException], ...] = ()
+
+
+def register_interrupt(exc_type: type[BaseException]) -> None:
+    """Make broad handlers of the analysis re-raise ``exc_type`` (idempotent)."""
+    global INTERRUPTS
+    if exc_type not in INTERRUPTS:
+        INTERRUPTS = (*INTERRUPTS, exc_type)

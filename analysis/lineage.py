@@ -64,6 +64,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import build_scope
 from sqlglot.schema import MappingSchema
 
+from analysis import errors as _errors
 from analysis.columns import ModelLineage, Upstream
 from analysis.lineage_resolve import LineageTimeout, Resolver, digest
 from analysis.lineage_scopes import walk
@@ -125,6 +126,8 @@ def analyse(node_id: str, sql: str, dialect: str, tables: TableResolver,
     except RecursionError:
         out.lineage = ModelLineage.unknown(
             node_id, f"the SQL of {node_id} is nested too deeply for sqlglot; lineage unknown — simplify the model")
+    except _errors.INTERRUPTS:
+        raise
     except Exception as exc:  # noqa: BLE001 - a lineage bug must not stop the analysis
         out.lineage = ModelLineage.unknown(
             node_id, f"internal error while tracing {node_id} ({dialect}) during {phase[0]}: "
@@ -234,6 +237,8 @@ def _type_for_schema(text: str | None, dialect: str) -> str:
     try:
         exp.DataType.build(text, dialect=dialect)
         return text
+    except _errors.INTERRUPTS:
+        raise
     except Exception:  # noqa: BLE001 - an odd declared type must not stop the analysis
         return "UNKNOWN"
 
@@ -245,6 +250,8 @@ def _types(tree: exp.Expression, scopes: list, schema: MappingSchema, dialect: s
         annotator = TypeAnnotator(schema=schema, overwrite_types=False)
         for scope in scopes:
             annotator.annotate_scope(scope)
+    except _errors.INTERRUPTS:
+        raise
     except Exception:  # noqa: BLE001 - types are best effort
         return out
     for proj in tree.selects:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from github import GithubException
 
+from analysis import errors as _errors
 from analysis.policy import Policy, decide
 from analysis.report import GitRef, Report
 from bot.checkout import CheckoutError, GitRepo, new_workspace, repo_url
@@ -84,6 +85,8 @@ def _project_name(root: str, entry: ProjectEntry | DownstreamEntry) -> str:
         from analysis.compile import read_project
 
         return read_project(os.path.join(root, entry.path)).name
+    except _errors.INTERRUPTS:
+        raise
     except Exception:
         return os.path.basename(entry.path) or "project"
 
@@ -93,6 +96,8 @@ def _upstream_names(project_dir: str) -> set[str]:
         from analysis.compile import read_project
 
         return set(read_project(project_dir).upstream_names)
+    except _errors.INTERRUPTS:
+        raise
     except Exception:
         return set()
 

@@ -22,6 +22,7 @@ import time
 from celery import Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
+from analysis import errors as _errors
 from bot.auth import AppAuthenticator
 from bot.celeryapp import TASK_ANALYZE, TASK_COMMAND, TASK_REAP, make_celery
 from bot.settings import load_settings
@@ -34,6 +35,8 @@ settings = load_settings()
 for _name in ("MESHDIFF_PRIVATE_KEY", "MESHDIFF_WEBHOOK_SECRET"):
     os.environ.pop(_name, None)
 app = make_celery(settings)
+# the soft time limit must reach the task body: broad handlers of the analysis re-raise it
+_errors.register_interrupt(SoftTimeLimitExceeded)
 MAX_WORKER_DEATHS = 2
 #: how often the reaper tries to complete a check run GitHub will not take (every ~5 min)
 MAX_REAP_TRIES = 12
@@ -85,6 +88,8 @@ def _check_for(repo_obj, head_sha: str, job_id: str):
     if record and record.get("check_run_id"):
         try:
             check.attach(record["check_run_id"])
+        except _errors.INTERRUPTS:
+            raise
         except Exception:  # fall back to finding it by external_id
             log.warning("check run %s of %s not found; looking it up", record.get("check_run_id"), job_id)
     return check
