@@ -67,11 +67,11 @@ from sqlglot.schema import MappingSchema
 from analysis import errors as _errors
 from analysis.columns import ModelLineage, Upstream
 from analysis.lineage_resolve import LineageTimeout, Resolver, digest
-from analysis.lineage_scopes import walk
+from analysis.lineage_scopes import dedupe_names, rename_duplicates, walk
 from analysis.relations import TableKey, TableResolver, describe_table, is_file_reader
 
 #: bump when the output of :func:`analyse` changes for the same input (invalidates caches)
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"  # 2: repeated output names (DuckDB renames them; elsewhere unknown)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TOKEN = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")
@@ -150,9 +150,21 @@ def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phase
     clock = time.perf_counter()
     bindings, mapping, unresolved = _bind(tree, tables, schemas, lookups, dialect)
     _mark_using(tree)
+    rename_duplicates(tree, dialect)
     schema = MappingSchema(mapping, dialect=dialect)
-    tree = qualify(tree, dialect=dialect, schema=schema, validate_qualify_columns=False,
-                   quote_identifiers=False, identify=False, isolate_tables=False)
+    try:
+        tree = _qualify(tree, dialect, schema)
+    except OptimizeError:
+        if dialect != "duckdb":
+            raise
+        # maybe a star expanded into repeated names that an outer query reads under the name
+        # DuckDB gives them (`t.id_1`): expand, rename as DuckDB does, qualify again
+        tree = _parse_single(node_id, sql, dialect)
+        _bind(tree, tables, schemas, [], dialect)
+        _mark_using(tree)
+        tree = _qualify(tree, dialect, schema, allow_partial_qualification=True)
+        rename_duplicates(tree, dialect)
+        tree = _qualify(tree, dialect, schema)
     phases["qualify"] = time.perf_counter() - clock
 
     phase[0] = "scope walk"
@@ -166,6 +178,11 @@ def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phase
     types = _types(tree, scopes, schema, dialect, root)
     phases["types"] = time.perf_counter() - clock
     return _assemble(node_id, root, types, unresolved)
+
+
+def _qualify(tree: exp.Expression, dialect: str, schema: MappingSchema, **kw) -> exp.Expression:
+    return qualify(tree, dialect=dialect, schema=schema, validate_qualify_columns=False,
+                   quote_identifiers=False, identify=False, isolate_tables=False, **kw)
 
 
 def _parse_single(node_id: str, sql: str, dialect: str) -> exp.Expression | ModelLineage:
@@ -254,8 +271,12 @@ def _types(tree: exp.Expression, scopes: list, schema: MappingSchema, dialect: s
         raise
     except Exception:  # noqa: BLE001 - types are best effort
         return out
-    for proj in tree.selects:
-        name = proj.alias_or_name.lower()
+    names = [proj.alias_or_name.lower() for proj in tree.selects]
+    if len(set(names)) != len(names):  # repeated names: as the scope walk named them, or none
+        stars = any(proj.is_star for proj in tree.selects)
+        names = dedupe_names(names) if dialect == "duckdb" and not stars else \
+            [n if names.count(n) == 1 else "" for n in names]
+    for proj, name in zip(tree.selects, names, strict=True):
         dtype = proj.type
         if name in out and dtype is not None and not dtype.is_type(exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
             out[name] = dtype.sql(dialect=dialect)

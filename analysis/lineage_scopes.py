@@ -57,22 +57,84 @@ def walk(r: Resolver, scopes: list[Scope]) -> ScopeInfo:
 
 
 def _projections(r: Resolver, scope: Scope, rs: set[ColumnRef]) -> tuple[dict[str, Col], list[str]]:
-    """Output columns of a SELECT (first one wins on a duplicate name) and the reasons its
-    column list is incomplete; window keys of projections go to ``rs``."""
-    cols: dict[str, Col] = {}
+    """Output columns of a SELECT (duplicate names: :func:`_unique_columns`) and the reasons
+    its column list is incomplete; window keys of projections go to ``rs``."""
+    pairs: list[tuple[str, Col]] = []
     stars: list[str] = []
     using = scope.expression.meta.get("md_using") or set()
     for proj in scope.expression.selects:
         if isinstance(proj, exp.Star) or (isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star)):
-            for name, col in _expand_star(r, proj, scope, stars):
-                cols.setdefault(name, col)
+            pairs.extend(_expand_star(r, proj, scope, stars))
             continue
         if any(isinstance(n, exp.Columns) for n in proj.walk(prune=_stop)):
             stars.append(f"`{proj.sql(dialect=r.dialect)[:80]}`: COLUMNS(...) expands to columns not known here")
             continue
         name = proj.alias_or_name.lower()
-        cols.setdefault(name, r.value(proj.unalias(), scope, rs, using, name))
-    return cols, stars
+        pairs.append((name, r.value(proj.unalias(), scope, rs, using, name)))
+    return _unique_columns(pairs, r.dialect), stars
+
+
+def dedupe_names(names: list[str]) -> list[str]:
+    """Output names as DuckDB gives them when a query's result becomes a relation (a table or
+    view, a CTE, a subquery): a repeated name (case-insensitively) gets ``_1``, ``_2``... — the
+    first suffix not yet taken, counting per name (DuckDB's ``QueryResult::DeduplicateColumns``):
+    ``id, id, id_1`` -> ``id, id_1, id_1_1``; ``a_1, a, a`` -> ``a_1, a, a_2``."""
+    taken: dict[str, int] = {}
+    out: list[str] = []
+    for name in names:
+        low = name.lower()
+        if low not in taken:
+            taken[low] = 1
+            out.append(name)
+            continue
+        new = f"{name}_{taken[low]}"
+        while new.lower() in taken:
+            taken[low] += 1
+            new = f"{name}_{taken[low]}"
+        taken[new.lower()] = 1
+        out.append(new)
+    return out
+
+
+def _unique_columns(pairs: list[tuple[str, Col]], dialect: str) -> dict[str, Col]:
+    """Columns by name. DuckDB renames repeated names (:func:`dedupe_names`); other warehouses
+    reject them in a table or view, or keep them and make a reference ambiguous, so there a
+    repeated name is one column whose lineage is unknown (the model becomes ``partial``)."""
+    names = [name for name, _ in pairs]
+    if len(set(names)) == len(names):
+        return dict(pairs)
+    if dialect == "duckdb":
+        return dict(zip(dedupe_names(names), (col for _, col in pairs), strict=True))
+    cols: dict[str, Col] = {}
+    for name, col in pairs:
+        first = cols.get(name)
+        if first is None:
+            cols[name] = col
+            continue
+        why = (f"`{name}` is selected more than once: {dialect} rejects repeated column names in a table or "
+               f"view (and makes a reference to them ambiguous); lineage of `{name}` unknown — give each "
+               "column its own alias")
+        cols[name] = Col({**first.refs, **{k: False for k in col.refs if k not in first.refs}},
+                         cap(f"(dup {first.canon} {col.canon})"), why)
+    return cols
+
+
+def rename_duplicates(tree: exp.Expression, dialect: str) -> None:
+    """Before ``qualify``: in DuckDB, alias repeated output names of every SELECT that has no
+    star the way DuckDB renames them, so a reference from an outer query (``t.id_1``) resolves.
+    (A SELECT with a star is renamed after its expansion, in :func:`_projections`.)"""
+    if dialect != "duckdb":
+        return
+    for select in tree.find_all(exp.Select):
+        projections = select.expressions
+        names = [p.alias_or_name for p in projections]
+        if any(p.is_star or not n for p, n in zip(projections, names, strict=True)) or \
+                len({n.lower() for n in names}) == len(names):
+            continue  # a star or an unnamed expression: renamed once expanded and named
+        for i, (proj, old, new) in enumerate(zip(projections, names, dedupe_names(names), strict=True)):
+            if new != old:
+                projections[i] = exp.alias_(proj.unalias(), new)
+        select.set("expressions", projections)
 
 
 def _expand_star(r: Resolver, proj, scope: Scope, stars: list[str]):

@@ -208,6 +208,27 @@ CASES = [
         pivot (sum(amount) for method in ('card', 'cash'))""",
      {"order_id": "payments.order_id=p", "card": "payments.amount=d payments.method=d",
       "cash": "payments.amount=d payments.method=d"}, "payments.method payments.order_id"),
+    # -- repeated output names: DuckDB renames them (`id`, `id_1`) in tables, views, CTEs, subqueries
+    ("duckdb-repeated-name-renamed", "duckdb",
+     """select o.id, c.id, c.name from "mesh"."main"."orders" o join "mesh"."main"."customers" c on c.id = o.customer_id""",
+     {"id": "orders.id=p", "id_1": "customers.id=r", "name": "customers.name=p"}, "customers.id orders.customer_id"),
+    ("duckdb-star-over-join-renames", "duckdb",
+     """select * from "mesh"."main"."orders" o join "mesh"."main"."customers" c on c.id = o.customer_id""",
+     {"id": "orders.id=p", "customer_id": "orders.customer_id=p", "amount": "orders.amount=p",
+      "status": "orders.status=p", "ordered_at": "orders.ordered_at=p", "items": "orders.items=p",
+      "id_1": "customers.id=r", "name": "customers.name=p", "country": "customers.country=p",
+      "segment": "customers.segment=p"},
+     "customers.id orders.customer_id"),
+    ("duckdb-renamed-name-read-outside", "duckdb",
+     """with t as (select * from "mesh"."main"."orders" o join "mesh"."main"."customers" c on c.id = o.customer_id),
+             u as (select o.id, c.id from "mesh"."main"."orders" o join "mesh"."main"."customers" c on c.id = o.customer_id)
+        select t.id_1 as customer, t.name, u.id_1 as customer_again from t join u on u.id = t.id""",
+     {"customer": "customers.id=r", "name": "customers.name=p", "customer_again": "customers.id=r"},
+     "customers.id orders.customer_id orders.id"),
+    ("duckdb-star-over-cte-with-repeated-names", "duckdb",
+     """with u as (select o.id, c.id, o.id from "mesh"."main"."orders" o join "mesh"."main"."customers" c
+                   on c.id = o.customer_id) select * from u""",
+     {"id": "orders.id=p", "id_1": "customers.id=r", "id_2": "orders.id=r"}, "customers.id orders.customer_id"),
     # -- Snowflake: unquoted identifiers are upper case; quoted ones keep their case
     ("sf-upper-quoted-qualify", "snowflake",
      """select "ID", CUSTOMER_ID as BUYER, Amount, row_number() over (partition by customer_id order by ORDERED_AT) as RN
@@ -261,6 +282,38 @@ def test_lineage_case(case):
 
 
 # -- unknown and partial -------------------------------------------------------------------
+
+@pytest.mark.parametrize("names", [
+    ["id", "id"], ["id", "x", "id_1", "id", "y"], ["a", "a", "a_1"], ["a_1", "a", "a"], ["a", "a", "a"],
+    ["a", "a", "a_1", "a_1"], ["Id", "ID", "iD"], ["b", "a", "b", "a", "b_1", "a_1"],
+])
+def test_duplicate_names_are_renamed_exactly_as_duckdb_does(names):
+    import duckdb
+
+    from analysis.lineage_scopes import dedupe_names
+    select = ", ".join(f'{i} as "{n}"' for i, n in enumerate(names))
+    con = duckdb.connect()
+    con.execute(f"create view v as select {select}")
+    real = [row[0] for row in con.execute("describe v").fetchall()]
+    assert [n.lower() for n in dedupe_names(names)] == [n.lower() for n in real]
+
+
+@pytest.mark.parametrize("dialect", ["snowflake", "bigquery"])
+def test_repeated_names_elsewhere_are_partial_not_dropped(dialect):
+    orders, customers = RELATIONS[dialect]["orders"], RELATIONS[dialect]["customers"]
+    lin = run(f"select o.id, o.amount, c.id from {orders} o join {customers} c on c.id = o.customer_id", dialect)
+    assert lin.status == "partial" and lin.unknown_columns == {"id"}
+    assert list(lin.columns) == ["id", "amount"]
+    # both candidates stay upstreams: a change to either reaches the readers of `id`
+    assert {u.ref for u in lin.columns["id"]} == {ref("orders.id"), ref("customers.id")}
+    assert "`id` is selected more than once" in lin.reason and dialect in lin.reason
+
+
+def test_types_follow_duckdb_renamed_names():
+    lin = run("""select o.id, c.name as id from "mesh"."main"."orders" o join "mesh"."main"."customers" c
+                 on c.id = o.customer_id""")
+    assert lin.types == {"id": "INT", "id_1": "TEXT"}
+
 
 def test_star_over_unknown_schema_is_partial_and_keeps_known_columns():
     lin = run("""select o.id, b.* from "mesh"."main"."orders" o join "mesh"."main"."blob" b on b.order_id = o.id""")
