@@ -3,7 +3,9 @@
 For each invocation meshdiff writes, in a fresh temporary directory:
 
 - ``profiles/profiles.yml``: the project's profile name pointing at an embedded DuckDB file
-  (no warehouse, no credentials); dbt never sees a ``profiles.yml`` from the checkout;
+  (no warehouse, no credentials); dbt never sees a ``profiles.yml`` from the checkout. Its
+  target is named ``meshdiff``, or the target name asked for (``.meshdiff.yml`` ``target:``,
+  ``--target``), so Jinja that branches on ``target.name`` renders as in that environment;
 - ``dbt_loom.config.yml``: the consumer's own dbt-loom entries, where every entry naming a
   project of the mesh points at the manifest meshdiff compiled for it (other entries are kept,
   with relative file paths resolved against the project directory);
@@ -34,6 +36,9 @@ COMPILE_VERSION = "1"
 _SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TIMESTAMP = re.compile(r"^\d{2}:\d{2}:\d{2}(\.\d+)?\s+", re.M)
+DEFAULT_TARGET = "meshdiff"
+#: a dbt target name meshdiff accepts (it becomes a profiles.yml key and a ``--target`` argument)
+TARGET_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -159,19 +164,23 @@ def compile_project(
     *,
     cache_dir: str,
     timeout_s: float = 300.0,
+    target: str | None = None,
 ) -> CompileResult:
-    """Compile ``project`` against the ``upstream`` compiles (by project name).
+    """Compile ``project`` against the ``upstream`` compiles (by project name), with the
+    generated profile's target named ``target`` (default ``meshdiff``).
 
     Never raises for a dbt failure: the result carries ``ok=False`` and dbt's error text.
     """
-    key = content_key(project, {n: r.key for n, r in upstream.items()})
+    target = check_target(target)
+    key = content_key(project, {n: r.key for n, r in upstream.items()},
+                      extra=f"target {target}" if target != DEFAULT_TARGET else "")
     slot = os.path.join(cache_dir, "compile", key[:2], key)
     cached = _read_cached(project, slot, key)
     if cached is not None:
         return cached
     work = tempfile.mkdtemp(prefix=f"meshdiff-{project.name}-")
     try:
-        result = _run_compile(project, upstream, work, key, timeout_s)
+        result = _run_compile(project, upstream, work, key, timeout_s, target)
         _store(slot, result)
         stored = _read_cached(project, slot, key)
         if stored is None:  # pragma: no cover - the cache folder is not writable
@@ -242,13 +251,25 @@ def loom_config(project: DbtProjectFile, upstream: dict[str, CompileResult]) -> 
     return {"enable_telemetry": False, "manifests": manifests}
 
 
-def profiles_yml(project: DbtProjectFile, db_path: str) -> dict:
-    """A DuckDB profile under the project's profile name: no warehouse needed."""
+def check_target(target: str | None) -> str:
+    """The target name to compile with (``meshdiff`` when none is given)."""
+    if target is None:
+        return DEFAULT_TARGET
+    if not isinstance(target, str) or not TARGET_RE.match(target):
+        raise AnalysisError(f"{target!r} is not a dbt target name",
+                            hint="use letters, digits, `_`, `-` or `.`, e.g. prod")
+    return target
+
+
+def profiles_yml(project: DbtProjectFile, db_path: str, target: str | None = None) -> dict:
+    """A DuckDB profile under the project's profile name: no warehouse needed. Its one target
+    is named ``target`` (what ``target.name`` renders to), by default ``meshdiff``."""
+    target = check_target(target)
     return {
         project.profile: {
-            "target": "meshdiff",
+            "target": target,
             "outputs": {
-                "meshdiff": {"type": "duckdb", "path": db_path, "schema": "main", "threads": 1}
+                target: {"type": "duckdb", "path": db_path, "schema": "main", "threads": 1}
             },
         }
     }
@@ -265,6 +286,7 @@ def _run_compile(
     work: str,
     key: str,
     timeout_s: float,
+    target: str = DEFAULT_TARGET,
 ) -> CompileResult:
     missing = [n for n in project.upstream_names if n in upstream and not upstream[n].ok]
     if missing:
@@ -275,7 +297,7 @@ def _run_compile(
     for sub in ("profiles", "target", "logs", "home"):
         os.makedirs(os.path.join(work, sub))
     with open(os.path.join(work, "profiles", "profiles.yml"), "w", encoding="utf-8") as handle:
-        yaml.safe_dump(profiles_yml(project, os.path.join(work, "mesh.duckdb")), handle)
+        yaml.safe_dump(profiles_yml(project, os.path.join(work, "mesh.duckdb"), target), handle)
     loom_path = os.path.join(work, "dbt_loom.config.yml")
     with open(loom_path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(loom_config(project, upstream), handle)
@@ -291,6 +313,7 @@ def _run_compile(
     common = [
         "--project-dir", project.path,
         "--profiles-dir", os.path.join(work, "profiles"),
+        "--target", target,
         "--target-path", os.path.join(work, "target"),
         "--log-path", os.path.join(work, "logs"),
     ]

@@ -33,6 +33,8 @@ class ProjectSpec:
     path: str
     dialect: str | None = None
     name: str | None = None
+    #: the dbt target name to compile with (what ``target.name`` renders to); default ``meshdiff``
+    target: str | None = None
 
 
 @dataclass
@@ -89,12 +91,13 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     downstream = _connected(head_file.name, downstream, report)
     report.projects = [u.file.name for u in upstream] + [head_file.name] + [u.file.name for u in downstream]
 
-    def run(unit_file: dbt.DbtProjectFile, deps: dict) -> dbt.CompileResult:
-        return dbt.compile_project(unit_file, deps, cache_dir=cache_dir, timeout_s=req.compile_timeout_s)
+    def run(unit_file: dbt.DbtProjectFile, deps: dict, spec: ProjectSpec = req.changed) -> dbt.CompileResult:
+        return dbt.compile_project(unit_file, deps, cache_dir=cache_dir, timeout_s=req.compile_timeout_s,
+                                   target=spec.target)
 
     up_results: dict[str, dbt.CompileResult] = {}
     for unit in upstream:
-        result = run(unit.file, dict(up_results))
+        result = run(unit.file, dict(up_results), unit.spec)
         if not result.ok:
             raise AnalysisError(f"upstream project {unit.file.name} ({unit.file.path}) does not compile",
                                 detail=result.error, hint="fix it or leave it out of --upstream")
@@ -115,8 +118,8 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     head_failures: dict[str, str] = {}
     for unit in downstream:
         name = unit.file.name
-        before = run(unit.file, dict(worlds["base"])) if base_result else None
-        after = run(unit.file, dict(worlds["head"]))
+        before = run(unit.file, dict(worlds["base"]), unit.spec) if base_result else None
+        after = run(unit.file, dict(worlds["head"]), unit.spec)
         if before is not None and not before.ok:
             report.errors.append(
                 f"{name} does not compile against {head_file.name}@{req.base.ref} (before this change), "
@@ -350,7 +353,8 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
     results: dict[str, dbt.CompileResult] = {}
     specs = {main.name: project}
     for unit in [*ups, _Unit(project, main), *downs]:
-        result = dbt.compile_project(unit.file, dict(results), cache_dir=cache_dir, timeout_s=compile_timeout_s)
+        result = dbt.compile_project(unit.file, dict(results), cache_dir=cache_dir, timeout_s=compile_timeout_s,
+                                     target=unit.spec.target)
         if not result.ok:
             raise AnalysisError(f"{unit.file.name} does not compile ({unit.file.path})", detail=result.error,
                                 hint="fix the error above and run again")

@@ -60,17 +60,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument("--dialect", action="append", default=[], metavar="PROJECT=DIALECT",
                    help="sqlglot dialect for PROJECT (default: from the manifest's adapter)")
+    p.add_argument("--target", action="append", default=[], metavar="PROJECT=NAME",
+                   help="dbt target name PROJECT is compiled with, i.e. what `target.name` renders to "
+                        "(default: meshdiff)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default: $MESHDIFF_CACHE_DIR or ~/.cache/meshdiff)")
     p.add_argument("--compile-timeout", type=float, default=300.0, help="seconds per dbt invocation")
 
 
-def _pairs(values: list[str], flag: str) -> dict[str, str]:
+def _pairs(values: list[str], flag: str, example: str = "shop=snowflake") -> dict[str, str]:
     out = {}
     for value in values:
         key, sep, val = value.partition("=")
         if not sep or not key or not val:
-            raise AnalysisError(f"{flag} {value!r} is not PROJECT=VALUE", hint=f"e.g. {flag} shop=snowflake")
+            raise AnalysisError(f"{flag} {value!r} is not PROJECT=VALUE", hint=f"e.g. {flag} {example}")
         out[key] = val
+    return out
+
+
+def _targets(values: list[str]) -> dict[str, str]:
+    from analysis.compile import check_target
+
+    out = _pairs(values, "--target", "shop=prod")
+    for name in out.values():
+        check_target(name)
     return out
 
 
@@ -82,15 +94,16 @@ def _emit(text: str, output: str | None) -> None:
         sys.stdout.write(text)
 
 
-def _specs(paths: list[str], dialects: dict[str, str]):
-    from analysis.compile import read_project
+def _spec(path: str, name: str, dialects: dict[str, str], targets: dict[str, str]):
     from analysis.pipeline import ProjectSpec
 
-    out = []
-    for path in paths:
-        name = read_project(path).name
-        out.append(ProjectSpec(path=os.path.abspath(path), dialect=dialects.get(name), name=name))
-    return out
+    return ProjectSpec(path=path, dialect=dialects.get(name), name=name, target=targets.get(name))
+
+
+def _specs(paths: list[str], dialects: dict[str, str], targets: dict[str, str]):
+    from analysis.compile import read_project
+
+    return [_spec(os.path.abspath(path), read_project(path).name, dialects, targets) for path in paths]
 
 
 def cmd_analyze(args) -> int:
@@ -99,11 +112,11 @@ def cmd_analyze(args) -> int:
     from analysis.report import GitRef
     from bot import worktree
 
-    dialects = _pairs(args.dialect, "--dialect")
+    dialects, targets = _pairs(args.dialect, "--dialect"), _targets(args.target)
     policy = Policy()
     project, downstream, upstream = args.project, list(args.downstream), list(args.upstream)
     if args.mesh:
-        project, downstream, upstream, policy, dialects = _from_mesh(args.mesh, project, downstream, upstream, dialects)
+        project, downstream, upstream, policy = _from_mesh(args.mesh, project, downstream, upstream, dialects, targets)
     if not project:
         raise AnalysisError("no project to analyse", hint="pass --project DIR (or --mesh FILE listing projects)")
     if not args.base:
@@ -113,19 +126,17 @@ def cmd_analyze(args) -> int:
 
     read_project(project)  # fail early, with the clear message, on a folder that is no dbt project
     base_sha, head_sha = worktree.resolve(checkout, args.base), worktree.resolve(checkout, args.head)
-    down_specs, up_specs = _specs(downstream, dialects), _specs(upstream, dialects)
+    down_specs, up_specs = _specs(downstream, dialects, targets), _specs(upstream, dialects, targets)
     with worktree.worktrees(checkout, {"base": base_sha, "head": head_sha}) as dirs:
         from analysis.compile import read_project
-        from analysis.pipeline import ProjectSpec
 
-        name = read_project(dirs["head"]).name
         req = AnalysisRequest(
-            changed=ProjectSpec(dirs["head"], dialects.get(name), name),
+            changed=_spec(dirs["head"], read_project(dirs["head"]).name, dialects, targets),
             base_path=dirs["base"],
             base=GitRef(args.base, base_sha), head=GitRef(args.head, head_sha),
             downstream=down_specs, upstream=up_specs, repo_subdir=checkout.subdir, policy=policy,
             cache_dir=args.cache_dir, compile_timeout_s=args.compile_timeout,
-            catalogs=_pairs(args.catalog, "--catalog"),
+            catalogs=_pairs(args.catalog, "--catalog", "shop=target/catalog.json"),
         )
         report = analyze(req)
     _emit(_render(report, args.format), args.output)
@@ -144,7 +155,9 @@ def _render(report, fmt: str) -> str:
     return render_markdown(report, max_chars=10_000_000)
 
 
-def _from_mesh(path, project, downstream, upstream, dialects):
+def _from_mesh(path, project, downstream, upstream, dialects, targets):
+    """Projects, policy, dialects and targets of a ``.meshdiff.yml``; flags given on the command
+    line win over the file's ``dialect``/``target``."""
     from bot.config import ConfigError, parse_mesh_config
 
     try:
@@ -160,32 +173,42 @@ def _from_mesh(path, project, downstream, upstream, dialects):
         if not local:
             raise AnalysisError(f"{path} lists no projects", hint="add `projects: [{path: ...}]`")
         project = os.path.join(root, local[0].path)
-    for entry in getattr(config, "upstream", []):
-        if getattr(entry, "repo", None):
+    def overrides(entry, full: str) -> None:
+        if entry.dialect or entry.target:
+            from analysis.compile import read_project
+
+            name = read_project(full).name
+            if entry.dialect:
+                dialects.setdefault(name, entry.dialect)
+            if entry.target:
+                targets.setdefault(name, entry.target)
+
+    for entry in config.upstream:
+        if entry.repo:
             raise AnalysisError(f"{path}: upstream entry {entry.repo}:{entry.path} is another repository",
                                 hint="the CLI reads local folders: check that repository out and pass --upstream DIR")
-        upstream.append(os.path.join(root, entry.path))
+        full = os.path.join(root, entry.path)
+        overrides(entry, full)
+        upstream.append(full)
     for entry in [*local, *config.downstream]:
         full = os.path.join(root, entry.path)
         if getattr(entry, "repo", None):
             raise AnalysisError(f"{path}: downstream entry {entry.repo}:{entry.path} is another repository",
                                 hint="the CLI reads local folders: check that repository out and pass --downstream DIR")
-        if getattr(entry, "dialect", None):
-            from analysis.compile import read_project
-            dialects.setdefault(read_project(full).name, entry.dialect)
+        overrides(entry, full)
         if os.path.abspath(full) != os.path.abspath(project) and full not in downstream:
             downstream.append(full)
-    return project, downstream, upstream, config.policy, dialects
+    return project, downstream, upstream, config.policy
 
 
 def cmd_lineage(args) -> int:
     from analysis.columns import ColumnRef
     from analysis.impact import World, build_index, reachable_columns
-    from analysis.pipeline import ProjectSpec, mesh_at_rest
+    from analysis.pipeline import mesh_at_rest
 
-    dialects = _pairs(args.dialect, "--dialect")
-    main = _specs([args.project], dialects)[0]
-    state = mesh_at_rest(main, _specs(args.downstream, dialects), _specs(args.upstream, dialects),
+    dialects, targets = _pairs(args.dialect, "--dialect"), _targets(args.target)
+    main = _specs([args.project], dialects, targets)[0]
+    state = mesh_at_rest(main, _specs(args.downstream, dialects, targets), _specs(args.upstream, dialects, targets),
                          cache_dir=args.cache_dir, compile_timeout_s=args.compile_timeout)
     for warning in state.warnings:
         print(f"meshdiff: {warning}", file=sys.stderr)

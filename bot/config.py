@@ -7,6 +7,7 @@ projects:                 # the dbt projects in THIS repository
   - path: shop            # dbt project dir relative to the repo root (required)
     name: shop            # optional, default: `name` from its dbt_project.yml
     dialect: snowflake    # optional sqlglot dialect override
+    target: prod          # optional dbt target name to compile with (`target.name`; default meshdiff)
 upstream:                 # optional: projects of other repos that this repo's projects consume
   - repo: octo-org/shop-dbt
     path: shop
@@ -15,6 +16,7 @@ downstream:               # projects that consume this repo's projects
     path: finance
     branch: main          # default: that repo's default branch
     dialect: null
+    target: prod
 policy:
   fail_on: [breaking, unknown]
   governance: true
@@ -39,8 +41,8 @@ from analysis.policy import DEFAULT_FAIL_ON, Policy
 CONFIG_FILE = ".meshdiff.yml"
 SEVERITIES = ("breaking", "changed", "unknown")
 _TOP_KEYS = ("version", "projects", "downstream", "upstream", "policy")
-_PROJECT_KEYS = ("path", "name", "dialect")
-_DOWNSTREAM_KEYS = ("repo", "path", "branch", "dialect", "name")
+_PROJECT_KEYS = ("path", "name", "dialect", "target")
+_DOWNSTREAM_KEYS = ("repo", "path", "branch", "dialect", "name", "target")
 _POLICY_KEYS = ("fail_on", "governance")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]+$")
@@ -58,6 +60,8 @@ class ProjectEntry:
     path: str
     name: str | None = None
     dialect: str | None = None
+    #: the dbt target name its compile uses (what ``target.name`` renders to)
+    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class DownstreamEntry:
     branch: str | None = None
     dialect: str | None = None
     name: str | None = None
+    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,17 @@ def _opt_str(source: str, key: str, value) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise _fail(source, key, f"must be a non-empty string, got {value!r}", "fix or remove it")
     return value.strip()
+
+
+def _target(source: str, key: str, value) -> str | None:
+    """A dbt target name (the generated profile's target: what ``target.name`` renders to)."""
+    from analysis.compile import TARGET_RE
+
+    target = _opt_str(source, key, value)
+    if target is not None and not TARGET_RE.match(target):
+        raise _fail(source, key, f"{target!r} is not a dbt target name",
+                    "use letters, digits, `_`, `-` or `.`, e.g. `target: prod`")
+    return target
 
 
 def _rel_path(source: str, key: str, value) -> str:
@@ -177,6 +193,7 @@ def parse_mesh_config(text: str, *, source: str) -> MeshConfig:
             path=_rel_path(source, f"{where}.path", item.get("path")),
             name=_opt_str(source, f"{where}.name", item.get("name")),
             dialect=_opt_str(source, f"{where}.dialect", item.get("dialect")),
+            target=_target(source, f"{where}.target", item.get("target")),
         )
         if entry.name and not _NAME_RE.match(entry.name):
             raise _fail(source, f"{where}.name", f"{entry.name!r} is not a dbt project name", "use letters, digits, _")
@@ -212,6 +229,7 @@ def _other_projects(source: str, key: str, raw) -> list[DownstreamEntry]:
             repo=repo, branch=branch,
             dialect=_opt_str(source, f"{where}.dialect", item.get("dialect")),
             name=_opt_str(source, f"{where}.name", item.get("name")),
+            target=_target(source, f"{where}.target", item.get("target")),
         ))
     return out
 

@@ -180,7 +180,7 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
                 errors.append(f"`{entry.repo}` has no dbt project at `{entry.path}` (no dbt_project.yml)\n"
                               f"→ fix `{role}` in {CONFIG_FILE}")
                 continue
-            external[role].append(ProjectSpec(path=project_dir, dialect=entry.dialect, name=entry.name))
+            external[role].append(_spec(project_dir, entry))
 
     reports: list[Report] = []
     for project in changed:
@@ -200,15 +200,15 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
             other_dir = os.path.join(head_root, other.path)
             if not os.path.isfile(os.path.join(other_dir, "dbt_project.yml")):
                 continue
-            spec = ProjectSpec(path=other_dir, dialect=other.dialect, name=other.name)
+            spec = _spec(other_dir, other)
             (upstream if _project_name(head_root, other) in uses else downstream).append(spec)
         for entry in same_repo_down:
             other_dir = os.path.join(head_root, entry.path)
             if entry.path != project.path and os.path.isfile(os.path.join(other_dir, "dbt_project.yml")) \
                     and all(s.path != other_dir for s in upstream + downstream):
-                downstream.append(ProjectSpec(path=other_dir, dialect=entry.dialect, name=entry.name))
+                downstream.append(_spec(other_dir, entry))
         request = AnalysisRequest(
-            changed=ProjectSpec(path=head_dir, dialect=project.dialect, name=project.name),
+            changed=_spec(head_dir, project),
             base_path=base_dir, base=base, head=head, downstream=downstream, upstream=upstream,
             repo_subdir=project.path, policy=config.policy, work_dir=os.path.join(ws, "work"),
             compile_timeout_s=compile_timeout_s, **({"cache_dir": cache_dir} if cache_dir else {}),
@@ -220,6 +220,13 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
         reports.append(report)
     annotations = build_annotations(reports, changed_lines, head_root)
     return JobResult(reports, annotations, None, notes)
+
+
+def _spec(path: str, entry: ProjectEntry | DownstreamEntry):
+    """The pipeline's ProjectSpec of a configured project found at ``path``."""
+    from analysis.pipeline import ProjectSpec
+
+    return ProjectSpec(path=path, dialect=entry.dialect, name=entry.name, target=entry.target)
 
 
 def _describe(exc: Exception) -> str:

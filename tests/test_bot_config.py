@@ -12,11 +12,13 @@ projects:
   - path: shop
     name: shop
     dialect: snowflake
+    target: prod
 downstream:
   - repo: octo-org/finance-dbt
     path: finance
     branch: main
     dialect: null
+    target: ci
 policy:
   fail_on: [breaking, unknown]
   governance: true
@@ -25,8 +27,9 @@ policy:
 
 def test_full_example_parses():
     cfg = parse_mesh_config(FULL, source=".meshdiff.yml")
-    assert cfg.projects == [ProjectEntry(path="shop", name="shop", dialect="snowflake")]
-    assert cfg.downstream == [DownstreamEntry(path="finance", repo="octo-org/finance-dbt", branch="main")]
+    assert cfg.projects == [ProjectEntry(path="shop", name="shop", dialect="snowflake", target="prod")]
+    assert cfg.downstream == [DownstreamEntry(path="finance", repo="octo-org/finance-dbt", branch="main",
+                                              target="ci")]
     assert cfg.policy == Policy(fail_on=frozenset({"breaking", "unknown"}), governance=True)
     assert {"projects", "downstream", "policy", "policy.fail_on", "policy.governance"} <= cfg.present
 
@@ -46,6 +49,11 @@ def test_empty_file_is_defaults():
     ("policy:\n  governance: maybe\n", ["policy.governance", "true or false"]),
     ("downstream:\n  - repo: not a repo\n    path: f\n", ["downstream[0].repo", "owner/name"]),
     ("version: 2\n", ["version", "version 1"]),
+    ("projects:\n  - path: shop\n    targte: prod\n", ["projects[0].targte", "did you mean `target`",
+                                                        "path, name, dialect, target"]),
+    ("projects:\n  - path: shop\n    target: --profiles-dir=/tmp\n", ["projects[0].target",
+                                                                     "not a dbt target name"]),
+    ("upstream:\n  - {path: shop, target: [prod]}\n", ["upstream[0].target", "non-empty string"]),
     ("projects: [\n", ["not valid YAML"]),
     ("- a\n- b\n", ["must be a mapping"]),
     ("projects:\n  - path: shop\n  - path: ./shop\n", ["projects[1].path", "repeats"]),
@@ -112,3 +120,15 @@ def test_read_config_file(tmp_path):
     os.symlink("/etc/hostname", tmp_path / ".meshdiff.yml")
     with pytest.raises(ConfigError, match="symbolic link"):
         read_config_file(str(tmp_path), source="r")
+
+
+def test_readme_full_example_parses_with_targets():
+    """The full example of README's "Mesh configuration" section is valid and sets targets."""
+    import re
+
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md"), encoding="utf-8").read()
+    section = readme.split("## Mesh configuration", 1)[1]
+    text = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    cfg = parse_mesh_config(text, source="README.md")
+    assert cfg.projects[0].target == "prod" and all(e.target is None or e.target for e in cfg.downstream)
+    assert any(e.target for e in cfg.downstream) and cfg.upstream

@@ -44,12 +44,13 @@ def env(standin_github, monkeypatch, tmp_path):
 def test_multi_repo_request(env, tmp_path):
     gh, run, requests = env
     gh.add_repo(FIN, {"finance/dbt_project.yml": "name: finance\n", "finance/models/rev.sql": "select 1\n"})
-    cfg = (".meshdiff.yml", f"projects: [{{path: shop, dialect: duckdb}}]\ndownstream:\n"
-                            f"  - {{repo: {FIN}, path: finance}}\npolicy: {{fail_on: [breaking]}}\n")
+    cfg = (".meshdiff.yml", f"projects: [{{path: shop, dialect: duckdb, target: prod}}]\ndownstream:\n"
+                            f"  - {{repo: {FIN}, path: finance, target: ci}}\npolicy: {{fail_on: [breaking]}}\n")
     result = run({**PROJECT, cfg[0]: cfg[1]}, {"shop/models/orders.sql": "select 1 as amount\n-- x\n"})
     assert isinstance(result, JobResult) and result.nothing is None and len(result.reports) == 1
     [req] = requests
     assert req.changed.path.endswith(os.path.join("head", "shop")) and req.changed.dialect == "duckdb"
+    assert req.changed.target == "prod" and [d.target for d in req.downstream] == ["ci"]
     assert req.base_path.endswith(os.path.join("base", "shop")) and req.repo_subdir == "shop"
     assert [os.path.basename(d.path) for d in req.downstream] == ["finance"] and req.upstream == []
     assert req.seen[req.downstream[0].path] == ["dbt_project.yml", "models"]
