@@ -10,7 +10,10 @@ Keys (all under ``meshdiff:``; nothing here is a credential):
                                       never recomputes
 - ``running`` (sorted set)            job ids by deadline, with ``run:{job}`` records, so a job whose
                                       worker died is still completed by the reaper
-- ``suspended:{installation}``        the installation is suspended or deleted
+- ``suspended:{installation}``        the installation is suspended or deleted (until unsuspended)
+- ``removed:{installation}:{repo}``   the repository was removed from the installation (24 h, or
+                                      until it is added again): its queued and running jobs are
+                                      dropped without publishing, its new events ignored
 - ``worker:{hostname}``               worker heartbeats (for ``/healthz``)
 """
 from __future__ import annotations
@@ -26,6 +29,8 @@ DELIVERY_TTL_S = 3 * 24 * 3600  # GitHub's redelivery window
 STATE_TTL_S = 14 * 24 * 3600
 RESULT_TTL_S = 24 * 3600
 HEARTBEAT_TTL_S = 30
+#: how long a removed repository stays blocked: longer than any queued job waits
+REMOVED_TTL_S = 24 * 3600
 
 
 def job_key(repo: str, pr: int, sha: str) -> str:
@@ -124,6 +129,27 @@ class State:
 
     def suspended(self, installation_id: int) -> bool:
         return bool(self.r.exists(f"{PREFIX}suspended:{int(installation_id)}"))
+
+    def _removed_key(self, installation_id: int, repo: str) -> str:
+        return f"{PREFIX}removed:{int(installation_id)}:{repo.lower()}"
+
+    def set_repo_removed(self, installation_id: int, repo: str, removed: bool) -> None:
+        """``installation_repositories`` removed (True) / added (False)."""
+        if removed:
+            self.r.set(self._removed_key(installation_id, repo), str(int(time.time())), ex=REMOVED_TTL_S)
+        else:
+            self.r.delete(self._removed_key(installation_id, repo))
+
+    def repo_removed(self, installation_id: int, repo: str) -> bool:
+        return bool(self.r.exists(self._removed_key(installation_id, repo)))
+
+    def blocked(self, installation_id: int, repo: str | None = None) -> str | None:
+        """Why work for ``repo`` of ``installation_id`` must be dropped, or ``None``."""
+        if self.suspended(installation_id):
+            return "installation suspended or deleted"
+        if repo and self.repo_removed(installation_id, repo):
+            return "repository removed from the installation"
+        return None
 
     # -- health -----------------------------------------------------------------------------
     def heartbeat(self, hostname: str) -> None:

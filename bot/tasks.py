@@ -10,6 +10,10 @@ Failures: GitHub 5xx / 429 / rate-limited 403 are retried with backoff honouring
 ``retry-after``; anything else, a soft time limit, a hard time limit (``on_failure`` in the pool
 parent) or a dead worker (the reaper) completes the check run with ``failure`` and a message
 saying what happened and how to retry. A check run is never left ``in_progress``.
+
+Access: when the App loses a repository (``installation_repositories`` removed, the installation
+deleted or suspended; the web process records it in Redis), that repository's queued and running
+jobs are dropped at start and again right before publishing: nothing more is sent to it.
 """
 from __future__ import annotations
 
@@ -101,6 +105,11 @@ def fail_job(installation_id: int, repo: str, pr: int, head_sha: str, gen: int, 
     from bot.publish import publish_failure
 
     job_id = _job_id(repo, pr, head_sha, gen)
+    blocked = ctx.state.blocked(installation_id, repo)
+    if blocked:  # the App has no access any more: nothing to complete
+        log.info("not completing the check run of %s: %s", job_id, blocked)
+        ctx.state.finish_job(job_id)
+        return False
     try:
         gh, _ = ctx.github(installation_id)
         check = _check_for(gh.withLazy(True).get_repo(repo), head_sha, job_id)
@@ -198,8 +207,11 @@ def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sh
     state = ctx.state
     job_id = _job_id(repo, pr, head_sha, gen)
     log.info("job %s (%s, delivery %s, attempt %s)", job_id, trigger, delivery, self.request.retries + 1)
-    if state.suspended(installation_id):
-        return "installation suspended"
+    blocked = state.blocked(installation_id, repo)
+    if blocked:  # the App lost access (installation_repositories removed, uninstalled, suspended)
+        log.info("job %s dropped: %s", job_id, blocked)
+        state.finish_job(job_id)
+        return blocked
     reap_overdue()
     if gen and state.generation(repo, pr, head_sha) != gen:
         return "superseded before start"
@@ -235,6 +247,11 @@ def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sh
             state.save_result(job_id, result.to_dict())
         else:
             result = JobResult.from_dict(stored)
+        blocked = state.blocked(installation_id, repo)
+        if blocked:  # access was revoked while analysing: publish nothing
+            log.info("job %s dropped before publishing: %s", job_id, blocked)
+            state.finish_job(job_id)
+            return blocked
         pull = repo_obj.get_pull(pr)  # re-check right before publishing
         stale = _is_stale(pull, repo, pr, head_sha, gen)
         if stale:
@@ -274,8 +291,9 @@ def handle_command(self, installation_id: int, repo: str, pr: int, comment_id: i
     from bot.commands import denied_text, help_text, may_run, user_permission
     from bot.github import is_transient, retry_delay
 
-    if ctx.state.suspended(installation_id):
-        return "installation suspended"
+    blocked = ctx.state.blocked(installation_id, repo)
+    if blocked:
+        return blocked
     try:
         gh, _ = ctx.github(installation_id)
         repo_obj = gh.get_repo(repo)

@@ -192,6 +192,37 @@ def test_celery_pinned_to_a_version_that_reports_hard_time_limits():
     assert celery.specifier.contains(metadata.version("celery"))
 
 
+def test_job_of_a_removed_repository_is_dropped_before_start(world):
+    sha = world.pr["head_sha"]
+    world.state.set_repo_removed(INST, REPO, True)  # installation_repositories.removed arrived meanwhile
+    before = len(world.gh.requests)
+    assert run(world) == "repository removed from the installation"
+    assert world.gh.requests[before:] == [] and world.calls == []  # not even a token was minted
+    world.state.set_repo_removed(INST, REPO, False)
+    world.state.set_suspended(INST, True)  # the installation was suspended (or deleted)
+    assert run(world, sha=sha) == "installation suspended or deleted"
+    assert world.gh.requests[before:] == [] and world.gh.check_runs(REPO) == []
+
+
+def test_repository_removed_while_analysing_publishes_nothing(world):
+    def removed_meanwhile(kwargs):
+        world.state.set_repo_removed(INST, REPO, True)
+        return JobResult([fake_report(head_sha=kwargs["pull"].head_sha)])
+
+    world.result = removed_meanwhile
+    assert run(world) == "repository removed from the installation"
+    assert world.gh.comments(REPO, 7) == []
+    assert world.gh.requests_for("PATCH", r"/check-runs/\d+$") == []  # the check run is not touched either
+    assert world.state.overdue_jobs(now=1e12) == []  # and the reaper will not try to
+    # a job of that repository the reaper finds later is let go without calling GitHub
+    job = f"{REPO}#7@{'9' * 40}#1"
+    world.state.start_job(job, {"installation_id": INST, "repo": REPO, "pr": 7, "head_sha": "9" * 40, "gen": 1},
+                          deadline=0)
+    before = len(world.gh.requests)
+    assert tasks.reap_overdue() == 0
+    assert world.gh.requests[before:] == [] and world.state.job(job) is None
+
+
 def test_nothing_to_analyse_is_neutral_and_quiet(world):
     world.result = lambda kwargs: JobResult(nothing="This pull request changes no file of the dbt project(s).")
     assert run(world) == "neutral"

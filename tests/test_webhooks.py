@@ -135,7 +135,6 @@ def test_edited_only_with_base_change(web):
     ("pull_request", "labeled", "with-installation"),
     ("push", None, "with-installation"),
     ("ping", None, "plain"),
-    ("installation_repositories", "added", "with-installation"),
     ("check_run", "completed", None),
 ])
 def test_other_events_2xx_and_ignored(web, event, action, variant):
@@ -204,6 +203,47 @@ def test_installation_suspend_and_unsuspend(web):
     payload = adapt_event(wh.load_example("installation", "unsuspend"), repo_full_name=REPO, installation_id=77)
     assert post(client, "installation", payload).status_code == 200
     assert not state.suspended(77) and rec.calls == []
+
+
+def _access_event(event, action, key):
+    """A real example with its repository list pointed at REPO (only repository names changed)."""
+    payload = adapt_event(wh.load_example(event, action), repo_full_name=REPO, installation_id=77)
+    owner, name = REPO.split("/")
+    [repo] = payload[key]
+    repo.update(full_name=REPO, name=name)
+    return payload
+
+
+def test_repository_removed_drops_its_events_until_added_again(web):
+    client, rec, state = web
+    resp = post(client, "installation_repositories",
+                _access_event("installation_repositories", "removed", "repositories_removed"))
+    assert resp.status_code == 200 and rec.calls == []
+    assert state.repo_removed(77, REPO) and state.blocked(77, REPO) == "repository removed from the installation"
+    assert not state.repo_removed(78, REPO) and not state.blocked(77, "octo-org/other")
+    assert 0 < state.r.ttl(f"meshdiff:removed:77:{REPO}") <= 24 * 3600
+    resp = post(client, "pull_request", pr_event("synchronize"))
+    assert resp.status_code == 200 and resp.get_json() == {"ignored": "repository removed from the installation"}
+    assert post(client, "issue_comment", comment_event("/meshdiff rerun")).status_code == 200
+    assert rec.calls == [] and state.generation(REPO, 5, HEAD) == 0
+    resp = post(client, "installation_repositories",
+                _access_event("installation_repositories", "added", "repositories_added"))
+    assert resp.status_code == 200 and not state.repo_removed(77, REPO)
+    assert post(client, "pull_request", pr_event("synchronize")).status_code == 202 and len(rec.calls) == 1
+
+
+def test_installation_deleted_then_created(web):
+    client, rec, state = web
+    deleted = adapt_event(wh.load_example("installation", "deleted"), repo_full_name=REPO, installation_id=77)
+    resp = post(client, "installation", deleted)
+    assert resp.status_code == 200 and resp.get_json() == {"ignored": "installation deleted"}
+    assert state.suspended(77) and state.blocked(77, REPO) == "installation suspended or deleted"
+    assert post(client, "pull_request", pr_event("opened")).status_code == 200 and rec.calls == []
+    state.set_repo_removed(77, REPO, True)  # removed before: a new installation lists it again
+    resp = post(client, "installation", _access_event("installation", "created", "repositories"))
+    assert resp.status_code == 200 and resp.get_json() == {"ignored": "installation created"}
+    assert not state.suspended(77) and not state.repo_removed(77, REPO) and state.blocked(77, REPO) is None
+    assert post(client, "pull_request", pr_event("opened")).status_code == 202 and len(rec.calls) == 1
 
 
 def test_queue_down_gives_503_and_allows_redelivery(web):

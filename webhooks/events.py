@@ -27,6 +27,8 @@ class Decision:
     set_head: bool = False
     #: installation id -> suspended flag
     installation: tuple[int, bool] | None = None
+    #: (installation id, repository full name, removed flag): the App's repository allow-list
+    access: list[tuple[int, str, bool]] = field(default_factory=list)
 
 
 def _installation_id(payload: dict) -> int | None:
@@ -39,6 +41,10 @@ def _repo(payload: dict) -> str | None:
     return (payload.get("repository") or {}).get("full_name")
 
 
+def _repo_names(payload: dict, key: str) -> list[str]:
+    return [r["full_name"] for r in payload.get(key) or [] if isinstance(r, dict) and isinstance(r.get("full_name"), str)]
+
+
 def route(event: str, payload: dict, *, delivery: str = "") -> Decision:
     if event == "ping":
         return Decision(ignored="ping")
@@ -47,14 +53,22 @@ def route(event: str, payload: dict, *, delivery: str = "") -> Decision:
         inst = _installation_id(payload)
         if inst is None:
             return Decision(ignored="installation event without an installation id")
+        # deleted / suspended: every queued or running job of the installation is dropped and its
+        # events are ignored, until unsuspended (a re-installation gets a new id)
         if action in ("deleted", "suspend"):
             return Decision(installation=(inst, True), ignored=f"installation {action}")
         if action in ("created", "unsuspend", "new_permissions_accepted"):
-            return Decision(installation=(inst, False), ignored=f"installation {action}")
+            # a fresh installation (or the same one back) may list repositories removed earlier
+            access = [(inst, name, False) for name in _repo_names(payload, "repositories")]
+            return Decision(installation=(inst, False), access=access, ignored=f"installation {action}")
         return Decision(ignored=f"installation.{action}")
     if event == "installation_repositories":
-        # access is decided by GitHub when the token is used; nothing to keep in sync here
-        return Decision(ignored=f"installation_repositories.{payload.get('action')}")
+        inst = _installation_id(payload)
+        if inst is None:
+            return Decision(ignored="installation_repositories event without an installation id")
+        access = [(inst, name, False) for name in _repo_names(payload, "repositories_added")]
+        access += [(inst, name, True) for name in _repo_names(payload, "repositories_removed")]
+        return Decision(access=access, ignored=f"installation_repositories.{payload.get('action')}")
 
     inst = _installation_id(payload)
     repo = _repo(payload)

@@ -44,10 +44,15 @@ def github_webhook():
         return jsonify(error="body is not a JSON object"), 400
 
     decision = route(event, payload, delivery=delivery)
-    if not decision.jobs and decision.installation is None:
+    if not decision.jobs and decision.installation is None and not decision.access:
         log.info("delivery %s: %s ignored (%s)", delivery, event, decision.ignored)
         return jsonify(ignored=decision.ignored), 200
     try:
+        blocked = next((why for _, kwargs in decision.jobs
+                        if (why := ctx.state.blocked(kwargs["installation_id"], kwargs["repo"]))), None)
+        if blocked:  # the App lost access: nothing may run or publish there
+            log.info("delivery %s: %s ignored (%s)", delivery, event, blocked)
+            return jsonify(ignored=blocked), 200
         if not ctx.state.first_delivery(delivery):
             log.info("delivery %s: redelivery, nothing to do", delivery)
             return jsonify(duplicate=delivery), 200
@@ -57,6 +62,8 @@ def github_webhook():
     try:
         if decision.installation is not None:
             ctx.state.set_suspended(*decision.installation)
+        for installation_id, repo, removed in decision.access:
+            ctx.state.set_repo_removed(installation_id, repo, removed)
         queued = []
         for name, kwargs in decision.jobs:
             if decision.head is not None:
