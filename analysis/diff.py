@@ -90,8 +90,9 @@ def _added(out: ProjectDiff, head: Node, base_nodes: dict[str, Node], lh: ModelL
         others = [n.version for n in _siblings(head, base_nodes)]
         if others:
             reasons = [f"new version {head.version} of `{head.name}` (existing: {', '.join('v' + str(v) for v in sorted(others))})"]
+    reasons += governance.deprecation_findings(None, head)
     if lh is not None and lh.status != "unknown":
-        reasons += governance.contract_vs_sql(head, list(lh.columns) + (["*"] if lh.unknown_columns else []))
+        reasons += governance.contract_vs_sql(head, _produced(lh), lh.types)
     blocked = any(r.startswith(governance.GOVERNANCE_MARK) for r in reasons)
     out.changes.append(_change(head, "breaking" if blocked else "additive", "added", reasons))
 
@@ -108,6 +109,8 @@ def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLin
     reasons += contract_reasons
     if base.version is not None or head.version is not None:
         reasons += governance.version_findings(base, head)
+    else:
+        reasons += governance.deprecation_findings(base, head)
     if base.config != head.config:
         keys = sorted(k for k in set(base.config) | set(head.config) if base.config.get(k) != head.config.get(k))
         reasons.append("config changed: " + ", ".join(f"`{k}`" for k in keys))
@@ -132,7 +135,7 @@ def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLin
         reasons += col_reasons
 
     if lh is not None and lh.status != "unknown" and (contract_reasons or head.is_sql and _sql_changed(base, head)):
-        reasons += governance.contract_vs_sql(head, list(lh.columns) + (["*"] if lh.unknown_columns else []))
+        reasons += governance.contract_vs_sql(head, _produced(lh), lh.types)
     for name, kind in broken.items():  # contract breaks count even if the SQL agrees
         if name not in seeds:
             seeds[name] = kind
@@ -145,6 +148,11 @@ def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLin
     out.changes.append(_change(head, category, "modified", reasons, sorted(columns, key=lambda c: c.name)))
     if seeds:
         out.seeds[head.unique_id] = seeds
+
+
+def _produced(lh: ModelLineage) -> list[str]:
+    """The SQL's output columns for the contract check (``*``: the list is not complete)."""
+    return list(lh.columns) + (["*"] if lh.unknown_columns else [])
 
 
 def _category(current: str, columns: list[ColumnChange], reasons: list[str]) -> str:

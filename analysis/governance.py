@@ -7,6 +7,9 @@ the default policy turns into a failure.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from functools import lru_cache
+
+from sqlglot import exp
 
 from analysis.nodes import Node
 from analysis.policy import GOVERNANCE_MARK
@@ -57,22 +60,32 @@ def contract_findings(base: Node, head: Node) -> tuple[list[str], dict[str, str]
 
 
 def version_findings(base: Node | None, head: Node | None, *, today: date | None = None) -> list[str]:
-    """Version-level changes of one versioned node (latest_version, deprecation)."""
-    today = today or datetime.now(timezone.utc).date()
+    """Version-level changes of one versioned node (removed, latest_version, deprecation)."""
     findings: list[str] = []
     if base is not None and head is None and base.version is not None:
         findings.append(_mark(f"version {base.version} of `{base.name}` removed: consumers pinned to v{base.version} break", base))
-    if base is not None and head is not None:
-        if base.latest_version != head.latest_version:
-            findings.append(
-                f"`latest_version` of `{head.name}` moved from {base.latest_version} to {head.latest_version}: "
-                "consumers with unpinned refs now read another version"
-            )
-        if head.deprecation_date and head.deprecation_date != base.deprecation_date:
-            findings.append(f"deprecation date set to {head.deprecation_date[:10]}")
-    if head is not None and head.deprecation_date and _passed(head.deprecation_date, today):
+    if base is not None and head is not None and base.latest_version != head.latest_version:
+        findings.append(
+            f"`latest_version` of `{head.name}` moved from {base.latest_version} to {head.latest_version}: "
+            "consumers with unpinned refs now read another version"
+        )
+    return findings + deprecation_findings(base, head, today=today)
+
+
+def deprecation_findings(base: Node | None, head: Node | None, *, today: date | None = None) -> list[str]:
+    """``deprecation_date`` set, moved or passed, on any model (versioned or not)."""
+    today = today or datetime.now(timezone.utc).date()
+    if head is None or not head.deprecation_date:
+        return []
+    what = f"`{head.name}`" + (f" v{head.version}" if head.version is not None else "")
+    findings: list[str] = []
+    if base is None or head.deprecation_date != base.deprecation_date:
+        findings.append(f"deprecation date of {what} set to {head.deprecation_date[:10]}: "
+                        "consumers are warned to migrate before then")
+    if _passed(head.deprecation_date, today):
         if base is None or not base.deprecation_date or not _passed(base.deprecation_date, today):
-            findings.append(f"deprecation date {head.deprecation_date[:10]} has passed")
+            findings.append(f"deprecation date {head.deprecation_date[:10]} of {what} has passed: "
+                            "consumers that still ref it get a warning on every run")
     return findings
 
 
@@ -87,16 +100,22 @@ def _norm_type(data_type: str | None) -> str:
     return " ".join((data_type or "").lower().split())
 
 
-def contract_vs_sql(node: Node, output_columns: list[str]) -> list[str]:
+def contract_vs_sql(node: Node, output_columns: list[str], types: dict[str, str | None] | None = None) -> list[str]:
     """An enforced contract whose columns differ from what the SQL produces: ``dbt build`` fails.
 
     ``output_columns`` are the inferred output columns of the head SQL (lower-cased); a
-    ``*`` among them means the list is incomplete, and nothing is claimed.
+    ``*`` among them means the list is incomplete, and no missing or extra column is claimed.
+    ``types`` are the types the SQL's lineage infers (never the contract's own): a column whose
+    inferred type is of another family than its declared ``data_type`` (number, string,
+    date/time, boolean) is reported; compatible spellings (``int``/``bigint``, ``text``/
+    ``varchar(20)``, ``numeric(18,2)``/``double``) and unknown types are not.
     """
-    if not node.contract_enforced or not output_columns or "*" in output_columns:
+    if not node.contract_enforced or not output_columns:
         return []
+    findings = _contract_types(node, types or {})
+    if "*" in output_columns:
+        return findings
     produced, declared = set(output_columns), set(node.columns)
-    findings = []
     if missing := sorted(declared - produced):
         findings.append(f"{GOVERNANCE_MARK} contract declares " + ", ".join(f"`{c}`" for c in missing)
                         + " but the SQL does not produce it: `dbt build` will fail the contract check")
@@ -104,3 +123,38 @@ def contract_vs_sql(node: Node, output_columns: list[str]) -> list[str]:
         findings.append(f"{GOVERNANCE_MARK} the SQL produces " + ", ".join(f"`{c}`" for c in extra)
                         + " which the contract does not declare: `dbt build` will fail the contract check")
     return findings
+
+
+def _contract_types(node: Node, types: dict[str, str | None]) -> list[str]:
+    findings = []
+    for name, col in node.columns.items():
+        declared, inferred = type_family(col.data_type), type_family(types.get(name))
+        if declared and inferred and declared != inferred:
+            findings.append(
+                f"{GOVERNANCE_MARK} contract declares `{col.name}` as `{col.data_type}` ({declared}) but the SQL "
+                f"produces `{types[name]}` ({inferred}): `dbt build` will fail the contract check"
+            )
+    return findings
+
+
+_FAMILIES = (
+    ("number", exp.DataType.NUMERIC_TYPES - {exp.DataType.Type.BIT}),
+    ("string", exp.DataType.TEXT_TYPES | {exp.DataType.Type.BPCHAR}),
+    ("date/time", exp.DataType.TEMPORAL_TYPES),
+    ("boolean", {exp.DataType.Type.BOOLEAN}),
+)
+
+
+@lru_cache(maxsize=4096)
+def type_family(data_type: str | None) -> str | None:
+    """``number``, ``string``, ``date/time`` or ``boolean`` for a SQL type in any of the common
+    dialects' spellings; ``None`` when unknown or of another kind (arrays, structs, JSON...)."""
+    if not data_type or not str(data_type).strip():
+        return None
+    for dialect in (None, "duckdb", "bigquery", "snowflake"):
+        try:
+            kind = exp.DataType.build(str(data_type), dialect=dialect).this
+        except Exception:  # noqa: BLE001 - a spelling this dialect does not know: try the next
+            continue
+        return next((family for family, kinds in _FAMILIES if kind in kinds), None)
+    return None
