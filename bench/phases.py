@@ -382,7 +382,7 @@ def pr_seed(spec: dict) -> dict:
     manifests = spec.get("manifests")
     head_keys: set[str] = set()
 
-    def serve(project, upstream, work, key, timeout_s):
+    def serve(project, upstream, work, key, timeout_s, *_):
         head = (os.path.realpath(project.path) == os.path.realpath(spec["head_dir"])
                 or any(r.key in head_keys for r in upstream.values()))
         if head:
