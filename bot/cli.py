@@ -77,6 +77,18 @@ def _pairs(values: list[str], flag: str, example: str = "shop=snowflake") -> dic
     return out
 
 
+def _dialects(values: list[str]) -> dict[str, str]:
+    from analysis.dialects import check_dialect
+
+    out = _pairs(values, "--dialect")
+    for project, dialect in out.items():
+        try:
+            out[project] = check_dialect(dialect)
+        except AnalysisError as exc:
+            raise AnalysisError(f"--dialect {project}={dialect}: {exc.message}", hint=exc.hint) from None
+    return out
+
+
 def _targets(values: list[str]) -> dict[str, str]:
     from analysis.compile import check_target
 
@@ -112,7 +124,7 @@ def cmd_analyze(args) -> int:
     from analysis.report import GitRef
     from bot import worktree
 
-    dialects, targets = _pairs(args.dialect, "--dialect"), _targets(args.target)
+    dialects, targets = _dialects(args.dialect), _targets(args.target)
     policy = Policy()
     project, downstream, upstream = args.project, list(args.downstream), list(args.upstream)
     if args.mesh:
@@ -206,7 +218,7 @@ def cmd_lineage(args) -> int:
     from analysis.impact import World, build_index, reachable_columns
     from analysis.pipeline import mesh_at_rest
 
-    dialects, targets = _pairs(args.dialect, "--dialect"), _targets(args.target)
+    dialects, targets = _dialects(args.dialect), _targets(args.target)
     main = _specs([args.project], dialects, targets)[0]
     state = mesh_at_rest(main, _specs(args.downstream, dialects, targets), _specs(args.upstream, dialects, targets),
                          cache_dir=args.cache_dir, compile_timeout_s=args.compile_timeout)

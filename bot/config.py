@@ -121,6 +121,20 @@ def _target(source: str, key: str, value) -> str | None:
     return target
 
 
+def _dialect(source: str, key: str, value) -> str | None:
+    """A sqlglot dialect name (lower-cased), checked against sqlglot's registry."""
+    from analysis.dialects import check_dialect
+    from analysis.errors import AnalysisError
+
+    dialect = _opt_str(source, key, value)
+    if dialect is None:
+        return None
+    try:
+        return check_dialect(dialect)
+    except AnalysisError as exc:
+        raise _fail(source, key, f"{dialect!r} is not a sqlglot dialect", exc.hint) from None
+
+
 def _rel_path(source: str, key: str, value) -> str:
     """A safe path relative to a repository root: no absolute paths, no ``..``."""
     if not isinstance(value, str) or not value.strip():
@@ -192,7 +206,7 @@ def parse_mesh_config(text: str, *, source: str) -> MeshConfig:
         entry = ProjectEntry(
             path=_rel_path(source, f"{where}.path", item.get("path")),
             name=_opt_str(source, f"{where}.name", item.get("name")),
-            dialect=_opt_str(source, f"{where}.dialect", item.get("dialect")),
+            dialect=_dialect(source, f"{where}.dialect", item.get("dialect")),
             target=_target(source, f"{where}.target", item.get("target")),
         )
         if entry.name and not _NAME_RE.match(entry.name):
@@ -227,7 +241,7 @@ def _other_projects(source: str, key: str, raw) -> list[DownstreamEntry]:
         out.append(DownstreamEntry(
             path=_rel_path(source, f"{where}.path", item.get("path")),
             repo=repo, branch=branch,
-            dialect=_opt_str(source, f"{where}.dialect", item.get("dialect")),
+            dialect=_dialect(source, f"{where}.dialect", item.get("dialect")),
             name=_opt_str(source, f"{where}.name", item.get("name")),
             target=_target(source, f"{where}.target", item.get("target")),
         ))

@@ -55,6 +55,9 @@ def test_empty_file_is_defaults():
                                                                      "not a dbt target name"]),
     ("upstream:\n  - {path: shop, target: [prod]}\n", ["upstream[0].target", "non-empty string"]),
     ("projects: [\n", ["not valid YAML"]),
+    ("projects:\n  - path: shop\n    dialect: snowflak\n", ["projects[0].dialect", "'snowflak' is not a sqlglot dialect",
+                                                         "did you mean snowflake?", "bigquery, clickhouse"]),
+    ("downstream:\n  - path: f\n    dialect: oracel\n", ["downstream[0].dialect", "valid dialects: athena"]),
     ("- a\n- b\n", ["must be a mapping"]),
     ("projects:\n  - path: shop\n  - path: ./shop\n", ["projects[1].path", "repeats"]),
 ])
@@ -132,3 +135,8 @@ def test_readme_full_example_parses_with_targets():
     cfg = parse_mesh_config(text, source="README.md")
     assert cfg.projects[0].target == "prod" and all(e.target is None or e.target for e in cfg.downstream)
     assert any(e.target for e in cfg.downstream) and cfg.upstream
+
+
+def test_dialect_names_are_checked_and_lower_cased():
+    cfg = parse_mesh_config("projects:\n  - path: shop\n    dialect: Snowflake\n", source="x")
+    assert cfg.projects[0].dialect == "snowflake"

@@ -127,3 +127,23 @@ def test_lineage_dump_and_bad_column(mesh_repo, meshdiff_cache):
                    cache=meshdiff_cache)
     no_traceback(bad)
     assert bad.returncode == 2 and "has no column 'nope'" in bad.stderr
+
+
+@pytest.mark.parametrize("command", ["analyze", "lineage"])
+def test_unknown_dialect_is_refused_before_any_compile(mesh_repo, meshdiff_cache, command):
+    args = ["--project", f"{mesh_repo}/shop", "--dialect", "shop=snowflak"] + (["--base", "main"] if command == "analyze" else [])
+    proc = meshdiff(command, *args, cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert "--dialect shop=snowflak: 'snowflak' is not a sqlglot dialect" in proc.stderr
+    assert "did you mean snowflake?" in proc.stderr and "valid dialects: athena, bigquery" in proc.stderr
+    assert "internal error" not in proc.stdout + proc.stderr
+
+
+def test_unknown_dialect_in_mesh_file(mesh_repo, meshdiff_cache, tmp_path):
+    mesh_file = tmp_path / "bad.yml"
+    mesh_file.write_text("projects:\n  - path: shop\n    dialect: nope\n")
+    proc = meshdiff("analyze", "--mesh", str(mesh_file), "--base", "main", cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert "projects[0].dialect` 'nope' is not a sqlglot dialect" in proc.stderr and "valid dialects:" in proc.stderr
