@@ -223,23 +223,43 @@ def _load(results: dict[str, dbt.CompileResult], specs: dict[str, ProjectSpec], 
 
 
 def _catalogs(paths: dict[str, str]) -> dict[str, dict[str, str | None]] | None:
+    """Column types from ``catalog.json`` files, by project: ``{PROJECT: path}``. Only the
+    entries of PROJECT's own nodes and sources (unique ids ``<type>.PROJECT.<...>``) are taken
+    from its file; a file that is no catalog, or holds nothing of PROJECT, is an error."""
     if not paths:
         return None
     import json
 
+    hint = "pass the target/catalog.json that `dbt docs generate` wrote for that project: --catalog PROJECT=FILE"
     out: dict[str, dict[str, str | None]] = {}
     for project, path in paths.items():
         try:
             with open(path, encoding="utf-8") as handle:
                 data = json.load(handle)
         except (OSError, ValueError) as exc:
-            raise AnalysisError(f"cannot read catalog {path} for {project}: {exc}",
-                                hint="pass the target/catalog.json written by `dbt docs generate`") from None
-        for section in ("nodes", "sources"):
-            for node_id, entry in (data.get(section) or {}).items():
-                cols = entry.get("columns") or {}
-                ordered = sorted(cols.values(), key=lambda c: c.get("index") or 0)
-                out[node_id] = {str(c.get("name", "")).lower(): c.get("type") for c in ordered}
+            raise AnalysisError(f"cannot read catalog {path} for {project}: {exc}", hint=hint) from None
+        sections = [data.get(s) for s in ("nodes", "sources")] if isinstance(data, dict) else [None, None]
+        if all(s is None for s in sections) or any(s is not None and not isinstance(s, dict) for s in sections):
+            raise AnalysisError(f"{path} (--catalog {project}) is not a dbt catalog: it needs `nodes` and "
+                                "`sources` objects", hint=hint)
+        others: set[str] = set()
+        found = 0
+        for node_id, entry in ((k, v) for s in sections if s for k, v in s.items()):
+            owner = str(node_id).split(".")[1] if str(node_id).count(".") >= 2 else ""
+            if owner != project:
+                others.add(owner or str(node_id))
+                continue
+            cols = entry.get("columns") if isinstance(entry, dict) else None
+            if not isinstance(cols, dict) or not all(isinstance(c, dict) for c in cols.values()):
+                raise AnalysisError(f"{path} (--catalog {project}): `{node_id}` has no `columns` object of "
+                                    "columns", hint=hint)
+            ordered = sorted(cols.values(), key=lambda c: c.get("index") if isinstance(c.get("index"), int) else 0)
+            out[node_id] = {str(c["name"]).lower(): c.get("type") for c in ordered if c.get("name")}
+            found += 1
+        if not found:
+            seen = ", ".join(sorted(others)[:5]) or "none"
+            raise AnalysisError(f"{path} (--catalog {project}) holds no node of project {project} "
+                                f"(it holds nodes of: {seen})", hint=hint)
     return out
 
 

@@ -98,6 +98,22 @@ def _targets(values: list[str]) -> dict[str, str]:
     return out
 
 
+def _catalog_files(values: list[str], projects: list[str]) -> dict[str, str]:
+    """``--catalog PROJECT=FILE`` pairs, checked before anything is compiled: PROJECT is one of
+    the analysed projects and FILE a catalog holding its nodes."""
+    from analysis.pipeline import _catalogs
+
+    out = {}
+    for project, path in _pairs(values, "--catalog", "shop=target/catalog.json").items():
+        if project not in projects:
+            raise AnalysisError(f"--catalog {project}={path}: no project named {project!r} is analysed",
+                                hint="PROJECT is a dbt project name (`name:` of its dbt_project.yml), one of: "
+                                + ", ".join(projects))
+        out[project] = os.path.abspath(path)
+    _catalogs(out)
+    return out
+
+
 def _emit(text: str, output: str | None) -> None:
     if output:
         with open(output, "w", encoding="utf-8") as handle:
@@ -136,9 +152,10 @@ def cmd_analyze(args) -> int:
     checkout = worktree.locate(project)
     from analysis.compile import read_project
 
-    read_project(project)  # fail early, with the clear message, on a folder that is no dbt project
+    name = read_project(project).name  # fail early, with the clear message, on a folder that is no dbt project
     base_sha, head_sha = worktree.resolve(checkout, args.base), worktree.resolve(checkout, args.head)
     down_specs, up_specs = _specs(downstream, dialects, targets), _specs(upstream, dialects, targets)
+    catalogs = _catalog_files(args.catalog, [name, *(s.name for s in [*down_specs, *up_specs])])
     with worktree.worktrees(checkout, {"base": base_sha, "head": head_sha}) as dirs:
         from analysis.compile import read_project
 
@@ -148,7 +165,7 @@ def cmd_analyze(args) -> int:
             base=GitRef(args.base, base_sha), head=GitRef(args.head, head_sha),
             downstream=down_specs, upstream=up_specs, repo_subdir=checkout.subdir, policy=policy,
             cache_dir=args.cache_dir, compile_timeout_s=args.compile_timeout,
-            catalogs=_pairs(args.catalog, "--catalog", "shop=target/catalog.json"),
+            catalogs=catalogs,
         )
         report = analyze(req)
     _emit(_render(report, args.format), args.output)

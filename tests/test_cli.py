@@ -147,3 +147,17 @@ def test_unknown_dialect_in_mesh_file(mesh_repo, meshdiff_cache, tmp_path):
     no_traceback(proc)
     assert proc.returncode == 2
     assert "projects[0].dialect` 'nope' is not a sqlglot dialect" in proc.stderr and "valid dialects:" in proc.stderr
+
+
+def test_bad_catalog_is_refused_before_any_compile(mesh_repo, meshdiff_cache, tmp_path):
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    proc = meshdiff("analyze", "--project", f"{mesh_repo}/shop", "--base", "main", "--catalog", f"shop={listed}",
+                    cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert f"{listed} (--catalog shop) is not a dbt catalog" in proc.stderr and "dbt docs generate" in proc.stderr
+    proc = meshdiff("analyze", "--project", f"{mesh_repo}/shop", "--base", "main", "--catalog", f"shopp={listed}",
+                    cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 2 and "no project named 'shopp' is analysed" in proc.stderr and "one of: shop" in proc.stderr
