@@ -115,7 +115,8 @@ def analyse(node_id: str, sql: str, dialect: str, tables: TableResolver,
         out.timed_out = True
         out.lineage = ModelLineage.unknown(
             node_id, f"lineage of {node_id} exceeded {timeout_s:g} s (during {phase[0]}); lineage unknown "
-                     f"— simplify the model or raise the lineage time limit (lineage_timeout_s)")
+                     f"— simplify the model or raise the limit with `meshdiff analyze|lineage --lineage-timeout "
+                     f"SECONDS` (default 10)")
     except (ParseError, TokenError) as exc:
         out.lineage = ModelLineage.unknown(
             node_id, f"sqlglot could not parse {node_id} ({dialect}): {_parse_message(exc)}; lineage unknown — {_HINT}")

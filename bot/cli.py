@@ -65,6 +65,19 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "(default: meshdiff)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default: $MESHDIFF_CACHE_DIR or ~/.cache/meshdiff)")
     p.add_argument("--compile-timeout", type=float, default=300.0, help="seconds per dbt invocation")
+    p.add_argument("--lineage-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                   help="time limit of the column lineage of one model (default 10); a model that takes "
+                        "longer gets unknown lineage")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def _pairs(values: list[str], flag: str, example: str = "shop=snowflake") -> dict[str, str]:
@@ -164,7 +177,7 @@ def cmd_analyze(args) -> int:
             base_path=dirs["base"],
             base=GitRef(args.base, base_sha), head=GitRef(args.head, head_sha),
             downstream=down_specs, upstream=up_specs, repo_subdir=checkout.subdir, policy=policy,
-            cache_dir=args.cache_dir, compile_timeout_s=args.compile_timeout,
+            cache_dir=args.cache_dir, compile_timeout_s=args.compile_timeout, lineage_timeout_s=args.lineage_timeout,
             catalogs=catalogs,
         )
         report = analyze(req)
@@ -238,7 +251,8 @@ def cmd_lineage(args) -> int:
     dialects, targets = _dialects(args.dialect), _targets(args.target)
     main = _specs([args.project], dialects, targets)[0]
     state = mesh_at_rest(main, _specs(args.downstream, dialects, targets), _specs(args.upstream, dialects, targets),
-                         cache_dir=args.cache_dir, compile_timeout_s=args.compile_timeout)
+                         cache_dir=args.cache_dir, compile_timeout_s=args.compile_timeout,
+                         lineage_timeout_s=args.lineage_timeout)
     for warning in state.warnings:
         print(f"meshdiff: {warning}", file=sys.stderr)
     index = build_index([World(state.mesh, state.lineage.models, state.lineage.schemas)])

@@ -161,3 +161,39 @@ def test_bad_catalog_is_refused_before_any_compile(mesh_repo, meshdiff_cache, tm
                     cache=meshdiff_cache)
     no_traceback(proc)
     assert proc.returncode == 2 and "no project named 'shopp' is analysed" in proc.stderr and "one of: shop" in proc.stderr
+
+
+def test_lineage_timeout_flag_reaches_the_lineage(mesh_repo, meshdiff_cache, tmp_path):
+    # a fresh lineage cache (time-outs are never cached, but results are), the session's compiles
+    import shutil
+    assert meshdiff("lineage", "--project", f"{mesh_repo}/shop", cache=meshdiff_cache).returncode == 0
+    shutil.copytree(os.path.join(meshdiff_cache, "compile"), tmp_path / "cache" / "compile")
+    proc = meshdiff("lineage", "--project", f"{mesh_repo}/shop", "--lineage-timeout", "0.000001", "--format", "json",
+                    "--cache-dir", str(tmp_path / "cache"), cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    models = json.loads(proc.stdout)["models"]
+    assert models and all(m["status"] == "unknown" for m in models.values())
+    reason = models["model.shop.customers"]["reason"]
+    assert "exceeded 1e-06 s" in reason and "--lineage-timeout SECONDS" in reason
+    bad = meshdiff("analyze", "--project", f"{mesh_repo}/shop", "--base", "main", "--lineage-timeout", "-1",
+                   cache=meshdiff_cache)
+    no_traceback(bad)
+    assert bad.returncode == 2 and "'-1' is not a positive number of seconds" in bad.stderr
+
+
+def test_analyze_passes_the_lineage_timeout(mesh_repo, monkeypatch):
+    import analysis.pipeline
+    from analysis.report import GitRef, Report
+    from bot.cli import main
+
+    seen = []
+
+    def fake(req):
+        seen.append(req.lineage_timeout_s)
+        return Report("shop", GitRef("main", ""), GitRef("HEAD", ""))
+
+    monkeypatch.setattr(analysis.pipeline, "analyze", fake)
+    assert main(["analyze", "--project", f"{mesh_repo}/shop", "--base", "main", "--lineage-timeout", "42"]) == 0
+    assert main(["analyze", "--project", f"{mesh_repo}/shop", "--base", "main"]) == 0
+    assert seen == [42.0, 10.0]

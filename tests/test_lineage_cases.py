@@ -387,6 +387,7 @@ def test_tiny_timeout_gives_unknown_exceeded():
     lin = run(_pathological_sql(), timeout_s=0.02)
     assert lin.status == "unknown"
     assert "exceeded 0.02 s" in lin.reason
+    assert "--lineage-timeout SECONDS" in lin.reason  # the flag that raises it
 
 
 def test_timeout_outside_main_thread_uses_the_deadline():
