@@ -130,8 +130,9 @@ def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLin
             reasons += col_reasons
             if not columns and not col_reasons:
                 reasons.append("SQL reformatted: same columns, same expressions, same rows")
-    elif head.resource_type == "seed" and base.checksum != head.checksum:
-        columns, seeds, col_reasons = _seed_diff(sb, sh)
+    elif head.resource_type == "seed" and (base.checksum != head.checksum
+                                          or base.seed_column_types != head.seed_column_types):
+        columns, seeds, col_reasons = _seed_diff(sb, sh, data_changed=base.checksum != head.checksum)
         reasons += col_reasons
 
     if lh is not None and lh.status != "unknown" and (contract_reasons or head.is_sql and _sql_changed(base, head)):
@@ -224,12 +225,26 @@ def _column_diff(lb: ModelLineage, lh: ModelLineage, sb: dict, sh: dict):
     return columns, seeds, reasons
 
 
-def _seed_diff(sb: dict, sh: dict):
+def _seed_diff(sb: dict, sh: dict, *, data_changed: bool):
+    """A seed's CSV (``data_changed``) or its ``column_types`` changed: removed, added and
+    retyped columns (types from ``column_types``, else sniffed from the CSV), and every other
+    column modified when the data changed."""
     columns = [ColumnChange(c, "removed") for c in sb if c not in sh]
     columns += [ColumnChange(c, "added") for c in sh if c not in sb]
     seeds = {c.name: "removed" for c in columns if c.change == "removed"}
+    reasons = ["seed data changed: the values of every column may change"] if data_changed else []
     for name in sh:
-        if name in sb:
+        if name not in sb:
+            continue
+        tb, th = sb[name], sh[name]
+        if tb and th and tb.lower() != th.lower():
+            seeds[name] = "retyped"
+            columns.append(ColumnChange(name, "retyped", detail=f"{tb} -> {th}"))
+        elif data_changed:
             seeds[name] = "modified"
             columns.append(ColumnChange(name, "modified"))
-    return columns, seeds, ["seed data changed: the values of every column may change"]
+    if not data_changed:
+        retyped = [c.name for c in columns if c.change == "retyped"]
+        reasons.append("seed `column_types` changed" + (": " + ", ".join(f"`{c}`" for c in retyped) + " retyped"
+                                                        if retyped else " (the loaded types stay the same)"))
+    return columns, seeds, reasons

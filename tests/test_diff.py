@@ -123,3 +123,40 @@ def test_access_narrowed_from_public_is_governance():
     d = run(node("a", access="public"), node("a", access="private"), lin(["id"]), lin(["id"]))
     assert d.changes[0].category == "breaking"
     assert d.changes[0].reasons[0].startswith("governance:")
+
+
+SEED = "seed.shop.raw_payments"
+
+
+def seed_node(column_types=None, checksum="c1", path=None):
+    return Node(SEED, "shop", "raw_payments", "seed", seed_path=path, checksum=checksum,
+                seed_column_types=column_types or {})
+
+
+def test_seed_column_types_change_is_a_retype(tmp_path):
+    from analysis.schema import seed_schema
+
+    csv = tmp_path / "raw_payments.csv"
+    csv.write_text("id,order_id,amount\n1,10,100\n2,11,250\n")
+    base = seed_node(path=str(csv))
+    head = seed_node({"amount": "varchar", "order_id": "integer"}, path=str(csv))  # same CSV, new column_types
+    sb, sh = seed_schema(base, "duckdb"), seed_schema(head, "duckdb")
+    d = diff_project({SEED: base}, {SEED: head}, {}, {}, {SEED: sb}, {SEED: sh})
+    (change,) = d.changes
+    assert change.category == "breaking"
+    assert [(c.name, c.change, c.detail) for c in change.columns] == [("amount", "retyped", "INT -> TEXT")]
+    assert d.seeds == {SEED: {"amount": "retyped"}}
+    assert change.reasons == ["seed `column_types` changed: `amount` retyped"]
+
+
+def test_seed_data_change_modifies_and_retypes():
+    sb, sh = {"id": "INT", "amount": "INT"}, {"id": "INT", "amount": "TEXT", "note": "TEXT"}
+    d = diff_project({SEED: seed_node()}, {SEED: seed_node(checksum="c2")}, {}, {}, {SEED: sb}, {SEED: sh})
+    assert d.seeds == {SEED: {"id": "modified", "amount": "retyped"}}
+    assert {c.name: c.change for c in d.changes[0].columns} == {"id": "modified", "amount": "retyped", "note": "added"}
+
+
+def test_seed_column_types_change_with_same_loaded_types_is_metadata():
+    sb = sh = {"id": "INT"}
+    d = diff_project({SEED: seed_node()}, {SEED: seed_node({"id": "integer"})}, {}, {}, {SEED: sb}, {SEED: sh})
+    assert d.changes[0].category == "metadata" and d.seeds == {}
