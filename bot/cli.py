@@ -318,7 +318,7 @@ def cmd_demo(args) -> int:
     sys.stdout.write(_render(report, args.format))
     if report.errors:
         return EXIT_ERROR
-    return EXIT_OK
+    return EXIT_BLOCK if report.conclusion == "failure" else EXIT_OK  # as `analyze`: the demo's change blocks
 
 
 def main(argv: list[str] | None = None) -> int:
