@@ -7,6 +7,7 @@ each adapter renders. Real sqlglot, no mocks.
 """
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -71,208 +72,229 @@ def run(sql: str, dialect: str = "duckdb", schemas=SCHEMAS, **kw):
     return model_lineage("model.shop.m", sql, dialect, RESOLVERS[dialect], schemas, **kw)
 
 
-# (id, dialect, sql, {column: upstream spec}, row-shaping spec)
+# (id, dialects, sql, {column: upstream spec}, row-shaping spec). ``ALL``: DuckDB, Snowflake and
+# BigQuery (the construct exists in each); ``{orders}``, ``{customers}``, ``{payments}`` and
+# ``{blob}`` become each warehouse's relation names, ``{distinct}`` and ``{exclude}`` its keywords
+# (BigQuery requires UNION/INTERSECT/EXCEPT DISTINCT and spells EXCLUDE as EXCEPT).
+ALL = ("duckdb", "snowflake", "bigquery")
+KEYWORDS = {"duckdb": {"distinct": "", "exclude": "exclude"}, "snowflake": {"distinct": "", "exclude": "exclude"},
+            "bigquery": {"distinct": " distinct", "exclude": "except"}}
 CASES = [
-    ("bare-rename-derive-where", "duckdb",
+    # -- every dialect where the construct exists: the same SQL with each warehouse's names and keywords
+    ("bare-rename-derive-where", ALL,
      """select id, customer_id as buyer_id, amount * 1.2 as gross, upper(status) as status
-        from "mesh"."main"."orders" where status <> 'cancelled'""",
+        from {orders} where status <> 'cancelled'""",
      {"id": "orders.id=p", "buyer_id": "orders.customer_id=r", "gross": "orders.amount=d", "status": "orders.status=d"},
      "orders.status"),
-    ("case-when", "duckdb",
+    ("case-when", ALL,
      """select id, case when amount > 100 then 'big' when status = 'x' then 'odd' else 'small' end as size
-        from "mesh"."main"."orders" o""",
+        from {orders} o""",
      {"id": "orders.id=p", "size": "orders.amount=d orders.status=d"}, ""),
-    ("literal-and-count-star", "duckdb",
-     """select 'shop' as source_name, count(*) as n, 1 as one from "mesh"."main"."orders" """,
+    ("literal-and-count-star", ALL,
+     """select 'shop' as source_name, count(*) as n, 1 as one from {orders} """,
      {"source_name": "", "n": "", "one": ""}, ""),
-    ("nested-ctes-filter-in-cte", "duckdb",
-     """with base as (select id, customer_id, amount from "mesh"."main"."orders" where status = 'paid'),
+    ("nested-ctes-filter-in-cte", ALL,
+     """with base as (select id, customer_id, amount from {orders} where status = 'paid'),
              enriched as (select base.id as order_id, base.amount, c.name
-                          from base join "mesh"."main"."customers" c on c.id = base.customer_id)
+                          from base join {customers} c on c.id = base.customer_id)
         select order_id, amount as paid_amount, name from enriched""",
      {"order_id": "orders.id=r", "paid_amount": "orders.amount=r", "name": "customers.name=p"},
      "orders.status orders.customer_id customers.id"),
-    ("cte-reused-twice", "duckdb",
-     """with o as (select id, customer_id, amount from "mesh"."main"."orders")
+    ("cte-reused-twice", ALL,
+     """with o as (select id, customer_id, amount from {orders})
         select a.id, b.id as other_id, a.amount + b.amount as pair_amount
         from o as a join o as b on a.customer_id = b.customer_id and a.id < b.id""",
      {"id": "orders.id=p", "other_id": "orders.id=r", "pair_amount": "orders.amount=d"},
      "orders.customer_id orders.id"),
-    ("subquery-in-from", "duckdb",
+    ("subquery-in-from", ALL,
      """select t.cid, t.total from (select customer_id as cid, sum(amount) as total
-        from "mesh"."main"."orders" group by customer_id having count(*) > 1) as t""",
+        from {orders} group by customer_id having count(*) > 1) as t""",
      {"cid": "orders.customer_id=r", "total": "orders.amount=d"}, "orders.customer_id"),
-    ("ephemeral-dbt-cte", "duckdb",
-     """with __dbt__cte__stg as (select id as payment_id, order_id, amount from "main"."payments")
+    ("ephemeral-dbt-cte", ALL,
+     """with __dbt__cte__stg as (select id as payment_id, order_id, amount from {payments})
         select payment_id, order_id, amount from __dbt__cte__stg""",
      {"payment_id": "payments.id=r", "order_id": "payments.order_id=p", "amount": "payments.amount=p"}, ""),
-    ("union-all", "duckdb",
-     """select id, amount from "mesh"."main"."orders" union all select order_id, amount from "main"."payments" """,
+    ("union-all", ALL,
+     """select id, amount from {orders} union all select order_id, amount from {payments} """,
      {"id": "orders.id=p payments.order_id=r", "amount": "orders.amount=p payments.amount=p"}, ""),
-    ("union-distinct-shapes-rows", "duckdb",
-     """select customer_id as cid from "mesh"."main"."orders" union select id from "mesh"."main"."customers" """,
+    ("union-distinct-shapes-rows", ALL,
+     """select customer_id as cid from {orders} union{distinct} select id from {customers} """,
      {"cid": "orders.customer_id=r customers.id=r"}, "orders.customer_id customers.id"),
-    ("intersect", "duckdb",
-     """select customer_id from "mesh"."main"."orders" intersect select id from "mesh"."main"."customers" """,
+    ("intersect", ALL,
+     """select customer_id from {orders} intersect{distinct} select id from {customers} """,
      {"customer_id": "orders.customer_id=p customers.id=r"}, "orders.customer_id customers.id"),
-    ("except-values-from-left", "duckdb",
-     """select id from "mesh"."main"."orders" except select order_id from "main"."payments" """,
+    ("except-values-from-left", ALL,
+     """select id from {orders} except{distinct} select order_id from {payments} """,
      {"id": "orders.id=p"}, "orders.id payments.order_id"),
-    ("left-right-full-cross-joins", "duckdb",
+    ("left-right-full-cross-joins", ALL,
      """select o.id, c.name, p.method, x.segment
-        from "mesh"."main"."orders" o
-        left join "mesh"."main"."customers" c on c.id = o.customer_id
-        right join "main"."payments" p on p.order_id = o.id
-        full outer join "mesh"."main"."customers" x on x.country = c.country
-        cross join "mesh"."main"."customers" y""",
+        from {orders} o
+        left join {customers} c on c.id = o.customer_id
+        right join {payments} p on p.order_id = o.id
+        full outer join {customers} x on x.country = c.country
+        cross join {customers} y""",
      {"id": "orders.id=p", "name": "customers.name=p", "method": "payments.method=p", "segment": "customers.segment=p"},
      "customers.id orders.customer_id payments.order_id orders.id customers.country"),
-    ("join-using-key-is-passthrough", "duckdb",
-     """select order_id, p.method, q.amount from "main"."payments" p join "main"."payments" q using (order_id)""",
+    ("join-using-key-is-passthrough", ALL,
+     """select order_id, p.method, q.amount from {payments} p join {payments} q using (order_id)""",
      {"order_id": "payments.order_id=p", "method": "payments.method=p", "amount": "payments.amount=p"},
      "payments.order_id"),
-    ("aggregate-group-having", "duckdb",
+    ("aggregate-group-having", ALL,
      """select customer_id, count(*) as n, sum(amount) as total, max(ordered_at) as last_at
-        from "mesh"."main"."orders" group by customer_id having sum(amount) > 10""",
+        from {orders} group by customer_id having sum(amount) > 10""",
      {"customer_id": "orders.customer_id=p", "n": "", "total": "orders.amount=d", "last_at": "orders.ordered_at=d"},
      "orders.customer_id orders.amount"),
-    ("group-by-all", "duckdb",
-     """select customer_id, status, sum(amount) as total from "mesh"."main"."orders" group by all""",
+    ("group-by-all", ALL,
+     """select customer_id, status, sum(amount) as total from {orders} group by all""",
      {"customer_id": "orders.customer_id=p", "status": "orders.status=p", "total": "orders.amount=d"},
      "orders.customer_id orders.status"),
-    ("window-and-qualify", "duckdb",
+    ("window-and-qualify", ALL,
      """select id, row_number() over (partition by customer_id order by ordered_at desc) as rn,
                sum(amount) over (partition by customer_id) as customer_total
-        from "mesh"."main"."orders" qualify rn = 1""",
+        from {orders} qualify rn = 1""",
      {"id": "orders.id=p", "rn": "orders.customer_id=d orders.ordered_at=d",
       "customer_total": "orders.amount=d orders.customer_id=d"},
      "orders.customer_id orders.ordered_at"),
-    ("scalar-subquery-in-select", "duckdb",
-     """select o.id, (select max(p.amount) from "main"."payments" p where p.order_id = o.id and p.method = 'card')
-               as max_card from "mesh"."main"."orders" o""",
+    ("scalar-subquery-in-select", ALL,
+     """select o.id, (select max(p.amount) from {payments} p where p.order_id = o.id and p.method = 'card')
+               as max_card from {orders} o""",
      {"id": "orders.id=p", "max_card": "payments.amount=d payments.order_id=d payments.method=d orders.id=d"}, ""),
-    ("in-subquery-in-where", "duckdb",
-     """select id from "mesh"."main"."orders"
-        where customer_id in (select id from "mesh"."main"."customers" where country = 'FR')""",
+    ("in-subquery-in-where", ALL,
+     """select id from {orders}
+        where customer_id in (select id from {customers} where country = 'FR')""",
      {"id": "orders.id=p"}, "orders.customer_id customers.id customers.country"),
-    ("correlated-exists", "duckdb",
-     """select id from "mesh"."main"."orders" o
-        where exists (select 1 from "main"."payments" p where p.order_id = o.id)""",
+    ("correlated-exists", ALL,
+     """select id from {orders} o
+        where exists (select 1 from {payments} p where p.order_id = o.id)""",
      {"id": "orders.id=p"}, "payments.order_id orders.id"),
-    ("star-and-table-star", "duckdb",
-     """select o.*, c.name from "mesh"."main"."orders" o join "mesh"."main"."customers" c on c.id = o.customer_id""",
+    ("star-and-table-star", ALL,
+     """select o.*, c.name from {orders} o join {customers} c on c.id = o.customer_id""",
      {"id": "orders.id=p", "customer_id": "orders.customer_id=p", "amount": "orders.amount=p",
       "status": "orders.status=p", "ordered_at": "orders.ordered_at=p", "items": "orders.items=p",
       "name": "customers.name=p"},
      "customers.id orders.customer_id"),
-    ("star-through-cte", "duckdb",
-     """with c as (select * from "mesh"."main"."customers") select * from c""",
+    ("star-through-cte", ALL,
+     """with c as (select * from {customers}) select * from c""",
      {"id": "customers.id=p", "name": "customers.name=p", "country": "customers.country=p",
       "segment": "customers.segment=p"}, ""),
-    ("duckdb-exclude-replace", "duckdb",
-     """select * exclude (items, ordered_at) replace (amount * 100 as amount) from "mesh"."main"."orders" """,
+    ("star-exclude-replace", ALL,
+     """select * {exclude} (items, ordered_at) replace (amount * 100 as amount) from {orders} """,
      {"id": "orders.id=p", "customer_id": "orders.customer_id=p", "amount": "orders.amount=d",
       "status": "orders.status=p"}, ""),
-    ("unnest-in-from", "duckdb",
-     """select o.id, t.item from "mesh"."main"."orders" o, unnest(o.items) as t(item)""",
-     {"id": "orders.id=p", "item": "orders.items=d"}, "orders.items"),
-    ("unnest-in-select", "duckdb",
-     """select id, unnest(items) as item from "mesh"."main"."orders" """,
-     {"id": "orders.id=p", "item": "orders.items=d"}, "orders.items"),
-    ("lateral-subquery", "duckdb",
-     """select o.id, l.paid from "mesh"."main"."orders" o,
-        lateral (select sum(p.amount) as paid from "main"."payments" p where p.order_id = o.id) as l""",
+    ("lateral-subquery", ("duckdb", "snowflake"),
+     """select o.id, l.paid from {orders} o,
+        lateral (select sum(p.amount) as paid from {payments} p where p.order_id = o.id) as l""",
      {"id": "orders.id=p", "paid": "payments.amount=d"}, "payments.order_id orders.id"),
-    ("external-read-csv-source", "duckdb",
-     """with src as (select * from read_csv('/data/events.csv', header = true))
-        select cast(event_id as bigint) as event_id, lower(kind) as kind, at as event_at from src""",
-     {"event_id": "events.event_id=d", "kind": "events.kind=d", "event_at": "events.at=r"}, ""),
-    ("distinct", "duckdb",
-     """select distinct customer_id, status from "mesh"."main"."orders" """,
+    ("distinct", ALL,
+     """select distinct customer_id, status from {orders} """,
      {"customer_id": "orders.customer_id=p", "status": "orders.status=p"}, "orders.customer_id orders.status"),
-    ("distinct-on", "duckdb",
-     """select distinct on (customer_id) customer_id, id from "mesh"."main"."orders" order by customer_id, ordered_at desc""",
-     {"customer_id": "orders.customer_id=p", "id": "orders.id=p"}, "orders.customer_id orders.ordered_at"),
-    ("order-by-limit-picks-rows", "duckdb",
-     """select id, amount from "mesh"."main"."orders" order by amount desc limit 10""",
+    ("order-by-limit-picks-rows", ALL,
+     """select id, amount from {orders} order by amount desc limit 10""",
      {"id": "orders.id=p", "amount": "orders.amount=p"}, "orders.amount"),
-    ("order-by-without-limit-does-not", "duckdb",
-     """select id from "mesh"."main"."orders" order by ordered_at""",
+    ("order-by-without-limit-does-not", ALL,
+     """select id from {orders} order by ordered_at""",
      {"id": "orders.id=p"}, ""),
-    ("values-and-generate-series", "duckdb",
-     """select v.code, v.label, g.n from (values ('a', 'Alpha'), ('b', 'Beta')) as v(code, label)
-        cross join generate_series(1, 3) as g(n)""",
-     {"code": "", "label": "", "n": ""}, ""),
-    ("pivot", "duckdb",
-     """select * from (select order_id, method, amount from "main"."payments")
+    ("pivot", ("duckdb", "bigquery"),
+     """select * from (select order_id, method, amount from {payments})
         pivot (sum(amount) for method in ('card', 'cash'))""",
      {"order_id": "payments.order_id=p", "card": "payments.amount=d payments.method=d",
       "cash": "payments.amount=d payments.method=d"}, "payments.method payments.order_id"),
+    # -- DuckDB only (Snowflake and BigQuery spell these differently: their own cases below)
+    ("unnest-in-from", ("duckdb",),
+     """select o.id, t.item from {orders} o, unnest(o.items) as t(item)""",
+     {"id": "orders.id=p", "item": "orders.items=d"}, "orders.items"),
+    ("unnest-in-select", ("duckdb",),
+     """select id, unnest(items) as item from {orders} """,
+     {"id": "orders.id=p", "item": "orders.items=d"}, "orders.items"),
+    ("external-read-csv-source", ("duckdb",),
+     """with src as (select * from read_csv('/data/events.csv', header = true))
+        select cast(event_id as bigint) as event_id, lower(kind) as kind, at as event_at from src""",
+     {"event_id": "events.event_id=d", "kind": "events.kind=d", "event_at": "events.at=r"}, ""),
+    ("distinct-on", ("duckdb",),
+     """select distinct on (customer_id) customer_id, id from {orders} order by customer_id, ordered_at desc""",
+     {"customer_id": "orders.customer_id=p", "id": "orders.id=p"}, "orders.customer_id orders.ordered_at"),
+    ("values-and-generate-series", ("duckdb",),
+     """select v.code, v.label, g.n from (values ('a', 'Alpha'), ('b', 'Beta')) as v(code, label)
+        cross join generate_series(1, 3) as g(n)""",
+     {"code": "", "label": "", "n": ""}, ""),
     # -- repeated output names: DuckDB renames them (`id`, `id_1`) in tables, views, CTEs, subqueries
-    ("duckdb-repeated-name-renamed", "duckdb",
-     """select o.id, c.id, c.name from "mesh"."main"."orders" o join "mesh"."main"."customers" c on c.id = o.customer_id""",
+    ("duckdb-repeated-name-renamed", ("duckdb",),
+     """select o.id, c.id, c.name from {orders} o join {customers} c on c.id = o.customer_id""",
      {"id": "orders.id=p", "id_1": "customers.id=r", "name": "customers.name=p"}, "customers.id orders.customer_id"),
-    ("duckdb-star-over-join-renames", "duckdb",
-     """select * from "mesh"."main"."orders" o join "mesh"."main"."customers" c on c.id = o.customer_id""",
+    ("duckdb-star-over-join-renames", ("duckdb",),
+     """select * from {orders} o join {customers} c on c.id = o.customer_id""",
      {"id": "orders.id=p", "customer_id": "orders.customer_id=p", "amount": "orders.amount=p",
       "status": "orders.status=p", "ordered_at": "orders.ordered_at=p", "items": "orders.items=p",
       "id_1": "customers.id=r", "name": "customers.name=p", "country": "customers.country=p",
       "segment": "customers.segment=p"},
      "customers.id orders.customer_id"),
-    ("duckdb-renamed-name-read-outside", "duckdb",
-     """with t as (select * from "mesh"."main"."orders" o join "mesh"."main"."customers" c on c.id = o.customer_id),
-             u as (select o.id, c.id from "mesh"."main"."orders" o join "mesh"."main"."customers" c on c.id = o.customer_id)
+    ("duckdb-renamed-name-read-outside", ("duckdb",),
+     """with t as (select * from {orders} o join {customers} c on c.id = o.customer_id),
+             u as (select o.id, c.id from {orders} o join {customers} c on c.id = o.customer_id)
         select t.id_1 as customer, t.name, u.id_1 as customer_again from t join u on u.id = t.id""",
      {"customer": "customers.id=r", "name": "customers.name=p", "customer_again": "customers.id=r"},
      "customers.id orders.customer_id orders.id"),
-    ("duckdb-star-over-cte-with-repeated-names", "duckdb",
-     """with u as (select o.id, c.id, o.id from "mesh"."main"."orders" o join "mesh"."main"."customers" c
+    ("duckdb-star-over-cte-with-repeated-names", ("duckdb",),
+     """with u as (select o.id, c.id, o.id from {orders} o join {customers} c
                    on c.id = o.customer_id) select * from u""",
      {"id": "orders.id=p", "id_1": "customers.id=r", "id_2": "orders.id=r"}, "customers.id orders.customer_id"),
     # -- Snowflake: unquoted identifiers are upper case; quoted ones keep their case
-    ("sf-upper-quoted-qualify", "snowflake",
+    ("sf-upper-quoted-qualify", ("snowflake",),
      """select "ID", CUSTOMER_ID as BUYER, Amount, row_number() over (partition by customer_id order by ORDERED_AT) as RN
         from analytics.core.orders where "STATUS" = 'paid' qualify RN = 1""",
      {"id": "orders.id=p", "buyer": "orders.customer_id=r", "amount": "orders.amount=p",
       "rn": "orders.customer_id=d orders.ordered_at=d"},
      "orders.status orders.customer_id orders.ordered_at"),
-    ("sf-exclude-rename", "snowflake",
+    ("sf-exclude-rename", ("snowflake",),
      """select * exclude (items, ordered_at) rename (customer_id as buyer_id) from ANALYTICS.CORE.ORDERS""",
      {"id": "orders.id=p", "buyer_id": "orders.customer_id=r", "amount": "orders.amount=p", "status": "orders.status=p"},
      ""),
-    ("sf-cte-join-using", "snowflake",
+    ("sf-cte-join-using", ("snowflake",),
      """with P as (select ORDER_ID as ID, METHOD from ANALYTICS.CORE.PAYMENTS)
         select ID, O.STATUS, P.METHOD from ANALYTICS.CORE.ORDERS O join P using (ID)""",
      {"id": "orders.id=p payments.order_id=r", "status": "orders.status=p", "method": "payments.method=p"},
      "orders.id payments.order_id"),
-    ("sf-lateral-flatten", "snowflake",
+    ("sf-lateral-flatten", ("snowflake",),
      """select o.id, f.value as item from analytics.core.orders o, lateral flatten(input => o.items) f""",
      {"id": "orders.id=p", "item": "orders.items=d"}, "orders.items"),
+    ("sf-pivot-quoted-names", ("snowflake",),
+     """select * from (select order_id, method, amount from ANALYTICS.CORE.PAYMENTS)
+        pivot (sum(amount) for method in ('card', 'cash'))""",
+     {"order_id": "payments.order_id=p", "'card'": "payments.amount=d payments.method=d",
+      "'cash'": "payments.amount=d payments.method=d"}, "payments.method payments.order_id"),
     # -- BigQuery: backticks, three-part names, UNNEST, EXCEPT/REPLACE
-    ("bq-backticks-three-part", "bigquery",
+    ("bq-backticks-three-part", ("bigquery",),
      """select o.id, c.name from `proj`.`core`.`orders` as o join `proj.core.customers` as c on c.id = o.customer_id""",
      {"id": "orders.id=p", "name": "customers.name=p"}, "customers.id orders.customer_id"),
-    ("bq-two-part-name", "bigquery",
+    ("bq-two-part-name", ("bigquery",),
      """select id, country from core.customers where segment = 'b2b'""",
      {"id": "customers.id=p", "country": "customers.country=p"}, "customers.segment"),
-    ("bq-unnest-with-offset", "bigquery",
+    ("bq-unnest-with-offset", ("bigquery",),
      """select o.id, item, pos from `proj.core.orders` o, unnest(o.items) as item with offset as pos""",
      {"id": "orders.id=p", "item": "orders.items=d", "pos": "orders.items=d"}, "orders.items"),
-    ("bq-except-replace", "bigquery",
+    ("bq-except-replace", ("bigquery",),
      """select * except (items, ordered_at) replace (round(amount) as amount) from `proj.core.orders`""",
      {"id": "orders.id=p", "customer_id": "orders.customer_id=p", "amount": "orders.amount=d", "status": "orders.status=p"},
      ""),
-    ("bq-qualify-window", "bigquery",
+    ("bq-qualify-window", ("bigquery",),
      """select customer_id, amount from `proj.core.orders`
         qualify row_number() over (partition by customer_id order by amount desc) = 1""",
      {"customer_id": "orders.customer_id=p", "amount": "orders.amount=p"}, "orders.customer_id orders.amount"),
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_lineage_case(case):
-    _, dialect, sql, columns, shaping = case
-    lin = run(sql, dialect)
+def render(sql: str, dialect: str) -> str:
+    words = {**RELATIONS[dialect], **KEYWORDS[dialect]}
+    return re.sub(r"\{(\w+)\}", lambda m: words[m.group(1)], sql)
+
+
+PARAMS = [pytest.param(dialect, *rest, id=f"{cid}[{dialect}]" if len(dialects) > 1 else cid)
+          for cid, dialects, *rest in CASES for dialect in dialects]
+
+
+@pytest.mark.parametrize("dialect, sql, columns, shaping", PARAMS)
+def test_lineage_case(dialect, sql, columns, shaping):
+    lin = run(render(sql, dialect), dialect)
     assert lin.status == "ok", lin.reason
     assert list(lin.columns) == list(columns), "output columns, in order"
     got = {c: {(u.ref, u.kind) for u in ups} for c, ups in lin.columns.items()}
