@@ -1,6 +1,14 @@
-"""The check run ``meshdiff / impact``: one per head sha and run, ``in_progress`` while working,
+"""The check run ``meshdiff / impact``: one per head sha, ``in_progress`` while working,
 completed with the policy's conclusion, output within GitHub's limits, annotations in batches
 of 50 on the changed lines of the changed models and YAML files, and a "Re-run" button.
+
+One run per sha: a job reuses the sha's ``meshdiff / impact`` run of this App (found by name,
+head sha and App id) when it is its own (``external_id`` = the job id: a retry) or when it is
+still open and belongs to an older run of the same commit (a dead or superseded job): it takes
+it over (``external_id``, fresh ``started_at``). A *completed* run is final on GitHub (its status
+and conclusion cannot change any more), so a rerun after completion gets a new run; GitHub
+shows, and branch protection uses, the latest run of the name. Before completing, a job
+re-reads its run and leaves it alone when a newer job took it over or it is already completed.
 
 Conclusions used (documented in the README):
 
@@ -14,10 +22,14 @@ Conclusions used (documented in the README):
 """
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timezone
 
 from analysis.report import Report
+from bot.state import parse_job_id
+
+log = logging.getLogger("meshdiff.checks")
 
 CHECK_NAME = "meshdiff / impact"
 RERUN_ACTION = {"label": "Re-run", "identifier": "rerun", "description": "Run meshdiff again"}
@@ -167,24 +179,41 @@ def _yaml_annotations(report: Report, changed_lines: dict[str, list[int]], head_
 
 
 class CheckRun:
-    """The lifecycle of one check run (PyGithub objects underneath)."""
+    """The lifecycle of one job's check run (PyGithub objects underneath)."""
 
-    def __init__(self, repo, head_sha: str, external_id: str, *, details_url: str | None = None):
+    def __init__(self, repo, head_sha: str, external_id: str, *, details_url: str | None = None,
+                 app_id: int | str | None = None):
         self.repo = repo
         self.head_sha = head_sha
         self.external_id = external_id
         self.details_url = details_url
+        self.app_id = int(app_id) if app_id and str(app_id).strip().isdigit() else None
         self.run = None
 
-    def _find(self):
+    def _runs(self) -> list:
         from github.CheckRun import CheckRun as _GhCheckRun
         from github.PaginatedList import PaginatedList
 
-        runs = PaginatedList(_GhCheckRun, self.repo._requester, f"{self.repo.url}/commits/{self.head_sha}/check-runs",
-                             {"check_name": CHECK_NAME, "filter": "all"}, list_item="check_runs")
-        for run in runs:
-            if run.external_id == self.external_id:
-                return run
+        params: dict = {"check_name": CHECK_NAME, "filter": "all"}
+        if self.app_id:
+            params["app_id"] = self.app_id  # another App's run of the same name is not ours to edit
+        return list(PaginatedList(_GhCheckRun, self.repo._requester, f"{self.repo.url}/commits/{self.head_sha}/check-runs",
+                                  params, list_item="check_runs"))
+
+    def _may_take_over(self, external_id: str | None) -> bool:
+        """An open run of an older run (generation) of the same PR and commit."""
+        mine, theirs = parse_job_id(self.external_id), parse_job_id(external_id)
+        return bool(mine and theirs and mine[:3] == theirs[:3] and theirs[3] < mine[3])
+
+    def _find(self, *, take_over: bool = True):
+        runs = self._runs()
+        own = [r for r in runs if r.external_id == self.external_id]
+        if own:
+            return max(own, key=lambda r: r.id)
+        if take_over:
+            open_runs = [r for r in runs if r.status != "completed" and self._may_take_over(r.external_id)]
+            if open_runs:
+                return max(open_runs, key=lambda r: r.id)
         return None
 
     def attach(self, check_run_id: int):
@@ -192,24 +221,43 @@ class CheckRun:
         return self.run
 
     def start(self, title: str = "Analysing the mesh…", summary: str = "meshdiff is compiling and comparing the projects.") -> int:
-        """Find this run's check run (idempotent under retries) or create it ``in_progress``."""
+        """This job's run ``in_progress``: its own (idempotent under retries), an open one of an
+        older run of the same commit taken over, or a new one."""
         if self.run is None:
             self.run = self._find()
+        output = {"title": title, "summary": summary}
         if self.run is None:
             kwargs = dict(name=CHECK_NAME, head_sha=self.head_sha, external_id=self.external_id, status="in_progress",
-                          started_at=now_utc(), output={"title": title, "summary": summary})
+                          started_at=now_utc(), output=output)
             if self.details_url:
                 kwargs["details_url"] = self.details_url
             self.run = self.repo.create_check_run(**kwargs)
-        elif self.run.status != "in_progress":
-            self.run.edit(status="in_progress", output={"title": title, "summary": summary})
+        elif self.run.external_id != self.external_id:
+            log.info("check run %s: %s takes it over from %s", self.run.id, self.external_id, self.run.external_id)
+            self.run.edit(external_id=self.external_id, status="in_progress", started_at=now_utc(), output=output)
+        elif self.run.status not in ("in_progress", "completed"):  # queued; a completed run is final
+            self.run.edit(status="in_progress", output=output)
         return self.run.id
 
     def complete(self, conclusion: str, title: str, summary: str, text: str | None = None,
-                 annotations: list[dict] | None = None, *, details_url: str | None = None) -> None:
+                 annotations: list[dict] | None = None, *, details_url: str | None = None,
+                 create: bool = True) -> bool:
+        """Complete this job's run; False (nothing sent) when a newer job took the run over or it
+        is already completed. ``create=False``: only a run this job already has is completed."""
         assert conclusion in ("success", "failure", "neutral", "cancelled", "timed_out", "action_required", "skipped")
         if self.run is None:
-            self.start()
+            if create:
+                self.start()
+            else:
+                self.run = self._find(take_over=False)
+                if self.run is None:
+                    return False
+        else:
+            self.run = self.repo.get_check_run(self.run.id)  # fresh: someone may have taken it over
+        if self.run.external_id != self.external_id or self.run.status == "completed":
+            log.info("check run %s not completed by %s: it is %s by %s", self.run.id, self.external_id,
+                     self.run.status, self.run.external_id)
+            return False
         title = title.splitlines()[0][:250] if title else conclusion
         summary = clip(summary or title)
         annotations = list(annotations or [])
@@ -224,3 +272,4 @@ class CheckRun:
                       actions=[RERUN_ACTION], **extra)
         for batch in batches[1:]:
             self.run.edit(output={"title": title, "summary": summary, "annotations": batch})
+        return True

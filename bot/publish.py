@@ -1,7 +1,7 @@
 """Publishing a job's result: the sticky comment first, then the check run's completion.
 
 Everything here is idempotent (comment found by marker + author and edited; check run found by
-``external_id``), so a task retried after a GitHub outage ends in the same state as one that
+``external_id``, and completed only while it is the job's own and open), so a task retried after a GitHub outage ends in the same state as one that
 never failed.
 """
 from __future__ import annotations
@@ -79,6 +79,8 @@ def failure_summary(what: str) -> str:
     return f"{what}\n\nNothing was published for this commit. To try again, {RETRY_HINT}."
 
 
-def publish_failure(check: CheckRun, what: str, *, title: str = "meshdiff could not complete the analysis") -> None:
-    """Complete the check run with ``failure`` and a message saying what happened and how to retry."""
-    check.complete("failure", title, failure_summary(what))
+def publish_failure(check: CheckRun, what: str, *, title: str = "meshdiff could not complete the analysis",
+                    create: bool = True) -> None:
+    """Complete the check run with ``failure`` and a message saying what happened and how to retry
+    (``create=False``: only a run the job already has)."""
+    check.complete("failure", title, failure_summary(what), create=create)

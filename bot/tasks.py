@@ -4,7 +4,8 @@ Work is keyed by (repo, PR, head sha) plus a generation (a rerun of the same com
 id ``owner/repo#12@<sha>#<gen>`` is the check run's ``external_id``. A newer push or run
 supersedes older work: the task checks before starting and again before publishing (Redis
 generation and ``GET pulls/{n}``'s head sha); a stale run completes its own check run as
-``cancelled`` and never touches the comment.
+``cancelled`` (unless a newer run of the commit took it over, see ``bot.checks``) and never
+touches the comment.
 
 Failures: GitHub 5xx / 429 / rate-limited 403 are retried with backoff honouring
 ``retry-after``; anything else, a soft time limit, a hard time limit (``on_failure`` in the pool
@@ -87,7 +88,7 @@ def _job_id(repo: str, pr: int, sha: str, gen: int) -> str:
 def _check_for(repo_obj, head_sha: str, job_id: str):
     from bot.checks import CheckRun
 
-    check = CheckRun(repo_obj, head_sha, job_id, details_url=settings.details_url)
+    check = CheckRun(repo_obj, head_sha, job_id, details_url=settings.details_url, app_id=settings.app_id)
     record = ctx.state.job(job_id)
     if record and record.get("check_run_id"):
         try:
@@ -110,10 +111,12 @@ def fail_job(installation_id: int, repo: str, pr: int, head_sha: str, gen: int, 
         log.info("not completing the check run of %s: %s", job_id, blocked)
         ctx.state.finish_job(job_id)
         return False
+    # a newer run of this commit reports: complete this job's own run if it has one, create none
+    superseded = bool(gen) and ctx.state.generation(repo, pr, head_sha) != gen
     try:
         gh, _ = ctx.github(installation_id)
         check = _check_for(gh.withLazy(True).get_repo(repo), head_sha, job_id)
-        publish_failure(check, what)
+        publish_failure(check, what, create=not superseded)
     except Exception:
         log.exception("could not complete the check run of %s", job_id)
         record = ctx.state.job(job_id) or {}

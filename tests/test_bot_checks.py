@@ -68,15 +68,36 @@ def test_lifecycle_batches_and_idempotent_start(repo):
     [state] = gh.check_runs(REPO, head)
     assert state["status"] == "in_progress" and state["name"] == CHECK_NAME
     assert CheckRun(repo_obj, head, f"{REPO}#1@{head}#1").start() == run_id  # found by external_id
-    assert CheckRun(repo_obj, head, f"{REPO}#1@{head}#2").start() != run_id  # a newer run: its own
+    assert CheckRun(repo_obj, head, f"{REPO}#2@{head}#2").start() != run_id  # another PR's job: its own
+    newer = CheckRun(repo_obj, head, f"{REPO}#1@{head}#2")
+    assert newer.start() == run_id  # a newer run of the same commit takes the open run over
+    [state] = [s for s in gh.check_runs(REPO, head) if s["id"] == run_id]
+    assert state["external_id"] == f"{REPO}#1@{head}#2" and state["status"] == "in_progress"
+    patches = len(gh.requests_for("PATCH", r"/check-runs/"))
+    assert run.complete("cancelled", "Superseded", "x") is False  # no longer the old job's run: left alone
+    assert len(gh.requests_for("PATCH", r"/check-runs/")) == patches
+    assert CheckRun(repo_obj, head, f"{REPO}#1@{head}#3").complete("failure", "t", "s", create=False) is False
     anns = [{"path": "shop/models/marts/orders.sql", "start_line": i, "end_line": i, "annotation_level": "warning",
              "message": f"m{i}", "title": "t"} for i in range(1, 121)]
-    run.complete("failure", "Blocked: 1 breaking downstream impact", "s" * 70_000, "t" * 70_000, anns)
+    assert newer.complete("failure", "Blocked: 1 breaking downstream impact", "s" * 70_000, "t" * 70_000, anns)
     state = next(s for s in gh.check_runs(REPO, head) if s["id"] == run_id)
     assert state["status"] == "completed" and state["conclusion"] == "failure"
     assert len(state["annotations"]) == 120
     assert state["actions"] == [RERUN_ACTION]
     assert len(state["output"]["summary"]) <= 65_535 and len(state["output"]["text"]) <= 65_535
-    patches = gh.requests_for("PATCH", rf"/check-runs/{run_id}$")
+    patches = gh.requests_for("PATCH", rf"/check-runs/{run_id}$")[1:]  # after the takeover
     assert [len((p["json"].get("output") or {}).get("annotations", [])) for p in patches] == \
         [ANNOTATIONS_PER_REQUEST, ANNOTATIONS_PER_REQUEST, 20]
+    # a completed run is final (on GitHub and in the stand-in): a later job never reopens it
+    assert newer.complete("success", "t", "s") is False and CheckRun(repo_obj, head, f"{REPO}#1@{head}#4").start() != run_id
+
+
+def test_standin_keeps_a_completed_run_final(repo):
+    gh, repo_obj, head = repo
+    run = CheckRun(repo_obj, head, f"{REPO}#1@{head}#1")
+    run.complete("success", "ok", "fine")
+    run.run.edit(status="in_progress", output={"title": "again", "summary": "reopen"})  # what GitHub ignores
+    [state] = gh.check_runs(REPO, head)
+    assert (state["status"], state["conclusion"]) == ("completed", "success")
+    [violation] = gh.take_violations()
+    assert "GitHub keeps its status and conclusion" in violation

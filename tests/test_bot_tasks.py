@@ -60,11 +60,61 @@ def test_publishes_one_comment_and_a_failure_check(world):
     [check] = gh.check_runs(REPO, world.pr["head_sha"])
     assert (check["status"], check["conclusion"]) == ("completed", "failure")
     assert check["external_id"] == f"{REPO}#7@{world.pr['head_sha']}#1"
-    # a rerun of the same commit: a new check run, the same comment left alone (unchanged)
+    # a rerun of the same commit after completion: a completed run is final on GitHub, so the
+    # rerun gets the sha's next run (the latest is the one GitHub shows); the first is not touched
+    patched = len(gh.requests_for("PATCH", rf"/check-runs/{check['id']}$"))
     assert run(world) == "failure"
-    assert len(gh.comments(REPO, 7)) == 1 and len(gh.check_runs(REPO, world.pr["head_sha"])) == 2
+    first, latest = gh.check_runs(REPO, world.pr["head_sha"])
+    assert first == check and len(gh.requests_for("PATCH", rf"/check-runs/{check['id']}$")) == patched
+    assert (latest["conclusion"], latest["external_id"]) == ("failure", f"{REPO}#7@{world.pr['head_sha']}#2")
+    assert len(gh.comments(REPO, 7)) == 1  # the same comment, left alone (unchanged)
     assert len(gh.requests_for("PATCH", r"/issues/comments/")) == 0
     assert world.state.overdue_jobs(now=1e12) == []  # nothing left registered as running
+
+
+def test_a_rerun_takes_over_the_open_run_of_a_dead_job_one_run_per_sha(world):
+    sha = world.pr["head_sha"]
+
+    def killed(kwargs):
+        raise KeyboardInterrupt
+
+    world.result = killed
+    with pytest.raises(KeyboardInterrupt):  # the first job's worker dies: its run stays in_progress
+        run(world)
+    [dead] = world.gh.check_runs(REPO, sha)
+    [dead_job] = world.state.overdue_jobs(now=1e12)
+    assert dead["status"] == "in_progress" and dead["external_id"] == dead_job
+    world.result = lambda kwargs: JobResult([fake_report(head_sha=sha)])
+    assert run(world) == "failure"  # /meshdiff rerun
+    [only] = world.gh.check_runs(REPO, sha)
+    assert only["id"] == dead["id"] and only["external_id"] == f"{REPO}#7@{sha}#2"
+    assert (only["status"], only["conclusion"]) == ("completed", "failure")
+    assert only["started_at"] >= dead["started_at"]
+    takeover = world.gh.requests_for("PATCH", rf"/check-runs/{dead['id']}$")[0]["json"]
+    assert takeover["status"] == "in_progress" and takeover["external_id"].endswith("#2") and takeover["started_at"]
+    # the dead job's reaper finds a run that is no longer its own: it leaves it alone
+    world.state.start_job(dead_job, world.state.job(dead_job), deadline=0)
+    patches = len(world.gh.requests_for("PATCH", r"/check-runs/"))
+    tasks.reap_overdue()
+    assert len(world.gh.requests_for("PATCH", r"/check-runs/")) == patches
+    assert world.gh.check_runs(REPO, sha) == [only] and world.state.overdue_jobs(now=1e12) == []
+
+
+def test_a_rerun_while_running_reports_on_the_same_run(world):
+    sha = world.pr["head_sha"]
+    nested = []
+
+    def rerun_meanwhile(kwargs):
+        if not nested:  # /meshdiff rerun while the first job analyses: a second worker runs it
+            nested.append("started")
+            nested.append(run(world))
+        return JobResult([fake_report(head_sha=sha)])
+
+    world.result = rerun_meanwhile
+    assert run(world, gen=world.state.bump(REPO, 7, sha)) == "superseded" and nested == ["started", "failure"]
+    [only] = world.gh.check_runs(REPO, sha)
+    assert (only["conclusion"], only["external_id"]) == ("failure", f"{REPO}#7@{sha}#2")  # never "cancelled"
+    assert len(world.gh.comments(REPO, 7)) == 1
 
 
 def test_stale_before_start_does_nothing(world):

@@ -68,9 +68,28 @@ class CheckRoutesMixin:
     def _op_checks_update(self, req, params, body, caller):
         with self._lock:
             r = self._get_run(params)
+            if r.status == "completed":
+                body = self._completed_run_rule(r, body)
             self._apply_check_fields(r, body, creating=False)
             r.update_count += 1
             return 200, self._check_run_obj(r), None
+
+    #: what a completed run keeps (GitHub Support: "Once a check run transitions from the
+    #: in_progress state to completed state, it's not possible to modify its status nor its
+    #: conclusion further", https://github.community/t/stale-check-runs/120566)
+    _FINAL = ("status", "conclusion", "completed_at", "started_at")
+
+    def _completed_run_rule(self, r: CheckRun, body: dict) -> dict:
+        """A completed run is final: an update keeps its status, conclusion and times (its output
+        and annotations can still be added to). Trying to reopen it or change its conclusion is
+        recorded as a violation: on GitHub that request is silently without effect."""
+        reopen = body.get("status") not in (None, "completed")
+        other = "conclusion" in body and body["conclusion"] != r.conclusion
+        if reopen or other:
+            self._violation(f"PATCH check-runs/{r.id}: the run is completed ({r.conclusion}); GitHub keeps its "
+                            f"status and conclusion (tried status={body.get('status')!r}, "
+                            f"conclusion={body.get('conclusion')!r})")
+        return {k: v for k, v in body.items() if k not in self._FINAL}
 
     def _op_checks_get(self, req, params, body, caller):
         with self._lock:
