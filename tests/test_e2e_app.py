@@ -207,6 +207,14 @@ def test_breaking_pr_fails_with_one_comment_naming_downstream_nodes(mesh):
     body = comment["body"]
     assert body.startswith("<!-- meshdiff:impact -->") and len(body) <= 60_000
     assert "finance.revenue" in body and "coupon_amount" in body and pr["head_sha"][:7] in body
+    # consumers of consumers are listed too (exec_reporting.kpis reads finance.revenue.net_revenue)
+    assert "exec_reporting.kpis" in body and "| `exec_reporting` |" in body
+    # a complete analysis that blocks, not an incomplete one: neither the title nor the verdict
+    # says "could not", and there is no error section (lineage warnings may say "could not be
+    # resolved" about the renamed column: that is the finding, not an incomplete analysis)
+    verdict = body.split("\n| Project |", 1)[0]
+    assert "could not" not in run["output"]["title"] and "could not" not in verdict
+    assert "could not complete" not in body and "**Errors**" not in body
     assert len(mesh.gh.check_runs(SHOP, pr["head_sha"])) == 1
     if os.environ.get("MESHDIFF_E2E_DUMP"):  # to look at what a person sees
         with open(os.environ["MESHDIFF_E2E_DUMP"], "w") as out:
@@ -214,6 +222,7 @@ def test_breaking_pr_fails_with_one_comment_naming_downstream_nodes(mesh):
                       + run["output"]["summary"] + "\n\n---- text ----\n" + (run["output"]["text"] or "")
                       + "\n\n---- annotations ----\n" + "\n".join(map(str, run["annotations"])))
     mesh.first_delivery = (delivery, mesh.pr_event("opened", 1))
+    mesh.first_run_id = run["id"]
 
 
 def test_redelivery_changes_nothing(mesh):
@@ -237,6 +246,8 @@ def test_synchronize_updates_the_same_comment_and_checks_the_new_sha(mesh):
     assert status == 202
     [run] = mesh.wait_completed(new_sha)
     assert run["conclusion"] == "failure"
+    assert len(mesh.gh.check_runs(SHOP, new_sha)) == 1  # the new sha's own run, exactly one
+    assert [r["id"] for r in mesh.gh.check_runs(SHOP)] == [mesh.first_run_id, run["id"]]  # old sha's untouched
     [comment] = mesh.bot_comments(1)
     assert comment["id"] == old_comment["id"] and new_sha[:7] in comment["body"]
     assert len(mesh.gh.comments(SHOP, 1)) == 1
@@ -261,10 +272,15 @@ def test_chatops_rerun_from_a_writer(mesh):
     payload = adapt_event(wh.load_example("issue_comment", "created", variant="with-installation-and-organization"),
                           repo_full_name=SHOP, installation_id=INSTALLATION, pr_number=2, comment_id=seeded["id"],
                           comment_body="/meshdiff rerun", sender_login="alice", sender_type="User")
+    [first] = mesh.gh.check_runs(SHOP, pr["head_sha"])
     status, _ = mesh.deliver("issue_comment", payload)
     assert status == 202
+    # the first run was completed, and a completed run is final on GitHub: the rerun reports on the
+    # sha's next run (the one GitHub shows and branch protection uses) and never touches the first
     runs = mesh.wait_completed(pr["head_sha"], n=2)
-    assert [r["conclusion"] for r in runs] == ["success", "success"]
+    assert [r["conclusion"] for r in runs] == ["success", "success"] and runs[0] == first
+    assert runs[1]["id"] > first["id"] and runs[1]["external_id"].endswith("#2")
+    assert len(mesh.gh.check_runs(SHOP, pr["head_sha"])) == 2 and mesh.gh.violations == []
     assert len(mesh.bot_comments(2)) == 1  # the same sticky comment (unchanged, so not even edited)
     reactions = [r["json"]["content"] for r in gh.requests_for("POST", rf"/issues/comments/{seeded['id']}/reactions$")]
     assert reactions == ["rocket"]
