@@ -98,10 +98,15 @@ def test_missing_upstream(mesh_repo, meshdiff_cache):
     assert "shop" in proc.stderr
 
 
-def test_lineage_of_one_column_across_projects(mesh_repo, meshdiff_cache):
-    proc = meshdiff("lineage", "--project", f"{mesh_repo}/shop", "--downstream", f"{mesh_repo}/finance",
+def lineage_of_two_columns(mesh_repo, cache, fmt):
+    """``meshdiff lineage`` of customers.lifetime_value and customers.email over the three projects."""
+    return meshdiff("lineage", "--project", f"{mesh_repo}/shop", "--downstream", f"{mesh_repo}/finance",
                     "--downstream", f"{mesh_repo}/exec_reporting", "--column", "model.shop.customers.lifetime_value",
-                    "--column", "model.shop.customers.email", "--format", "json", cache=meshdiff_cache)
+                    "--column", "model.shop.customers.email", "--format", fmt, cache=cache)
+
+
+def test_lineage_of_one_column_across_projects(mesh_repo, meshdiff_cache):
+    proc = lineage_of_two_columns(mesh_repo, meshdiff_cache, "json")
     no_traceback(proc)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -215,3 +220,31 @@ def test_demo_prints_the_blocking_report_and_exits_1(meshdiff_cache):
     report = json.loads(data.stdout)
     assert {i["node"] for i in report["impacts"] if i["project"] == "finance"} == {
         "model.finance.customer_segments", "exposure.finance.churn_model"}
+
+
+def test_lineage_markdown_of_columns_and_of_the_whole_mesh(mesh_repo, meshdiff_cache):
+    proc = lineage_of_two_columns(mesh_repo, meshdiff_cache, "markdown")
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (
+        "- `model.shop.customers.lifetime_value` reaches 5 column(s)\n"
+        "  - `exposure.exec_reporting.board_dashboard`\n"
+        "  - `exposure.finance.churn_model`\n"
+        "  - `model.exec_reporting.top_customers.value_segment`\n"
+        "  - `model.finance.customer_segments.lifetime_value`\n"
+        "  - `model.finance.customer_segments.value_segment`\n"
+        "- `model.shop.customers.email` reaches 0 column(s)\n"
+    )
+    dump = meshdiff("lineage", "--project", f"{mesh_repo}/shop", "--format", "markdown", cache=meshdiff_cache)
+    no_traceback(dump)
+    assert dump.returncode == 0, dump.stderr
+    lines = dump.stdout.splitlines()
+    start = lines.index("- `model.shop.customers`")
+    block = lines[start + 1:next(i for i in range(start + 1, len(lines)) if lines[i].startswith("- "))]
+    assert "  - `lifetime_value` ← `model.shop.customer_ltv_private.lifetime_value_cents` (derived)" in block
+    assert "  - `customer_id` ← `model.shop.stg_customers.customer_id` (passthrough)" in block
+    assert any(line.startswith("  - rows shaped by: ") and "`model.shop.stg_customers.customer_id`" in line
+               for line in block)
+    # every model of the project is listed, upstream first
+    models = [line[3:-1] for line in lines if line.startswith("- `")]
+    assert models.index("model.shop.stg_customers") < models.index("model.shop.customers")
