@@ -174,6 +174,9 @@ def compile_project(
     target = check_target(target)
     key = content_key(project, {n: r.key for n, r in upstream.items()},
                       extra=f"target {target}" if target != DEFAULT_TARGET else "")
+    absent = absent_manifests(project, upstream)
+    if absent:  # not cached: the file may exist on the next run
+        return CompileResult(project.name, project.path, key, None, False, error=_absent_text(project, absent))
     slot = os.path.join(cache_dir, "compile", key[:2], key)
     cached = _read_cached(project, slot, key)
     if cached is not None:
@@ -225,6 +228,26 @@ def _store(slot: str, result: CompileResult) -> None:
     shutil.rmtree(slot, ignore_errors=True)
     os.makedirs(os.path.dirname(slot), exist_ok=True)
     os.replace(tmp, slot)
+
+
+def absent_manifests(project: DbtProjectFile, upstream: dict[str, CompileResult]) -> list[tuple[str, str]]:
+    """(name, path) of the dbt-loom entries outside ``upstream`` whose local manifest file does not
+    exist and that are not ``optional``: dbt-loom would stop the compile on them."""
+    out = []
+    for entry in loom_config(project, upstream)["manifests"]:
+        path = (entry.get("config") or {}).get("path")
+        if (str(entry.get("name")) not in upstream and entry.get("type", "file") == "file" and not entry.get("optional")
+                and isinstance(path, str) and "://" not in path and not path.startswith("$")
+                and not os.path.exists(path)):
+            out.append((str(entry.get("name")), path))
+    return out
+
+
+def _absent_text(project: DbtProjectFile, absent: list[tuple[str, str]]) -> str:
+    return (f"{project.name} reads project(s) {', '.join(n for n, _ in absent)} through dbt-loom, but no manifest "
+            "of it is available: " + "; ".join(f"{p} does not exist (entry `{n}` of dbt_loom.config.yml)" for n, p in absent)
+            + "\n→ give meshdiff that project too: `--upstream DIR` on the command line, or `upstream:` in "
+              ".meshdiff.yml (or mark the entry `optional: true` if the project can do without it)")
 
 
 def loom_config(project: DbtProjectFile, upstream: dict[str, CompileResult]) -> dict:

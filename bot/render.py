@@ -5,8 +5,8 @@ summary table, the changes of the PR's project, one folded section per impacted 
 a Mermaid picture of the impacted part of the mesh, warnings and errors.
 
 :func:`render_markdown` fits a character budget: it drops, in this order, the picture,
-warnings detail, then rows of the per-project tables ("... and N more"), and never the
-verdict or the per-project summary.
+then rows of the per-project tables ("... and N more") and cuts errors and warnings (fewer,
+each shorter), and never the verdict or any report's per-project summary.
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ MARKER = "<!-- meshdiff:impact -->"
 _ICON = {"breaking": "🔴", "unknown": "🟠", "changed": "🟡"}
 _CAT_ICON = {"breaking": "🔴", "unknown": "🟠", "partial": "🟡", "additive": "🟢", "metadata": "⚪"}
 _MERMAID_MAX = 20_000
+#: per row cap of the budget attempts: at most this many characters of one error or warning
+_TEXT_CAP = {50: 4_000, 20: 2_000, 5: 800, 0: 300}
 
 
 def _esc(text: str) -> str:
@@ -131,10 +133,19 @@ def mermaid(report: Report) -> list[str]:
     return lines if sum(len(x) + 1 for x in lines) <= _MERMAID_MAX else []
 
 
+def _cut(text: str, limit: int | None) -> str:
+    return text if limit is None or len(text) <= limit else text[:limit].rstrip() + " … [cut]"
+
+
 def _report_sections(report: Report, rows_cap: int | None, picture: bool) -> list[str]:
     out = _header(report) + _summary_table(report)
+    text_cap = _TEXT_CAP.get(rows_cap) if rows_cap is not None else None
     if report.errors:
-        out += ["**Errors**", ""] + [f"```\n{e.strip()}\n```" for e in report.errors] + [""]
+        shown = report.errors if rows_cap is None else report.errors[:max(rows_cap, 1)]
+        out += ["**Errors**", ""] + [f"```\n{_cut(e.strip(), text_cap)}\n```" for e in shown]
+        if len(shown) < len(report.errors):
+            out.append(f"… and {len(report.errors) - len(shown)} more error(s) (the JSON report has them all)")
+        out.append("")
     if report.changes:
         visible = report.changes if rows_cap is None else report.changes[:rows_cap]
         out += [f"#### Changes in `{report.changed_project}`", ""] + _CHANGE_HEAD + _change_rows(visible)
@@ -156,7 +167,7 @@ def _report_sections(report: Report, rows_cap: int | None, picture: bool) -> lis
     if report.warnings:
         shown = report.warnings if rows_cap is None else report.warnings[:rows_cap]
         out += [f"<details><summary>{len(report.warnings)} warning(s)</summary>", ""]
-        out += [f"- {_esc(w)}" for w in shown]
+        out += [f"- {_esc(_cut(w, text_cap))}" for w in shown]
         if len(shown) < len(report.warnings):
             out.append(f"- … and {len(report.warnings) - len(shown)} more")
         out += ["", "</details>", ""]

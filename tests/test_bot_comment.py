@@ -1,7 +1,8 @@
 """The sticky comment against the stand-in (contract-validated): one per PR, by marker and author."""
 import pytest
 
-from bot.comment import MARKER, MAX_COMMENT_CHARS, CommentTooLong, pr_thread, sticky_body, upsert_sticky
+from bot.comment import (MARKER, MAX_COMMENT_CHARS, CommentTooLong, find_sticky, pr_thread, sticky_body,
+                         upsert_sticky)
 from bot.github import make_github
 from tests.app_fixtures import standin_github, standin_openapi  # noqa: F401
 
@@ -32,6 +33,23 @@ def test_create_then_unchanged_then_edit(thread):
     assert len(ours) == 1 and ours[0]["body"].startswith(MARKER) and "report v2" in ours[0]["body"]
     assert len(gh.requests_for("POST", r"/issues/3/comments$")) == 1
     assert len(gh.requests_for("PATCH", r"/issues/comments/")) == 1
+
+
+def test_a_bot_comment_without_the_marker_is_neither_edited_nor_returned(thread):
+    gh, t = thread
+    bot = gh.bot_login
+    # the bot's own comments that are not the sticky report: a /meshdiff help reply, and one
+    # that only quotes the marker further down
+    help_reply = gh.add_comment(REPO, 3, "Commands: `/meshdiff rerun`, `/meshdiff help`", user=bot)
+    quoting = gh.add_comment(REPO, 3, f"see below\n{MARKER}\nquoted", user=bot)
+    assert find_sticky(t, bot) is None
+    result = upsert_sticky(t, bot, sticky_body("report v1"))
+    assert result.action == "created" and result.comment_id not in (help_reply["id"], quoting["id"])
+    by_id = {c["id"]: c for c in gh.comments(REPO, 3)}
+    assert by_id[help_reply["id"]]["body"] == "Commands: `/meshdiff rerun`, `/meshdiff help`"
+    assert by_id[quoting["id"]]["body"].startswith("see below") and by_id[help_reply["id"]]["edit_count"] == 0
+    assert gh.requests_for("PATCH", r"/issues/comments/") == []
+    assert find_sticky(t, bot).id == result.comment_id
 
 
 def test_found_beyond_the_first_page(thread):
@@ -67,5 +85,26 @@ def test_comment_body_of_a_huge_report_stays_within_the_limit():
                       for i in range(3000)]
     body = comment_body(JobResult([report], notes=["This PR changes `.meshdiff.yml`."]), "b" * 40)
     assert body.startswith(MARKER + "\n") and len(body) <= MAX_COMMENT_CHARS
-    assert "blocks the merge" in body and "`finance`" in body  # the verdict and the per-project summary survive
+    assert "blocks the merge" in body  # the verdict survives
+    # and so does the per-project summary table (its header and its row, not just a project name)
+    assert "| Project | 🔴 Breaking | 🟠 Unknown | 🟡 Changed | Owners |" in body
+    assert "| `finance` | 3000 | 0 | 0 |" in body
     assert "This PR changes `.meshdiff.yml`." in body
+
+
+def test_huge_errors_never_push_a_later_reports_summary_out():
+    from analysis.report import Impact
+    from bot.render import render_markdown
+    from tests.app_fixtures import fake_report
+
+    first = fake_report(project="shop")
+    first.errors = ["dbt said: " + "x" * 70_000, *[f"error {i}: " + "y" * 5_000 for i in range(40)]]
+    first.warnings = ["w" * 50_000]
+    second = fake_report(project="core")
+    second.impacts.append(Impact("exec_reporting", "model.exec_reporting.board", "model", "unknown", ["a"],
+                                 via=["model.core.orders.v2.amount"]))
+    body = render_markdown([first, second], max_chars=MAX_COMMENT_CHARS, marker=MARKER)
+    assert len(body) <= MAX_COMMENT_CHARS and "[truncated to fit" not in body  # no hard cut was needed
+    first_part, second_part = body.split("#### `core`", 1)
+    assert "| Project | 🔴 Breaking" in second_part and "| `exec_reporting` | 0 | 1 | 1 |" in second_part
+    assert "dbt said: xxx" in first_part and "… [cut]" in first_part and "more error(s)" in first_part

@@ -95,7 +95,10 @@ def test_missing_upstream(mesh_repo, meshdiff_cache):
     no_traceback(proc)
     assert proc.returncode == 2
     assert "finance does not compile" in proc.stderr
-    assert "shop" in proc.stderr
+    # what is missing, and what to do
+    assert "finance reads project(s) shop through dbt-loom, but no manifest of it is available" in proc.stderr
+    assert "shop/target/manifest.json does not exist (entry `shop` of dbt_loom.config.yml)" in proc.stderr
+    assert "give meshdiff that project too: `--upstream DIR`" in proc.stderr
 
 
 def lineage_of_two_columns(mesh_repo, cache, fmt):

@@ -153,3 +153,26 @@ def test_loom_config_repoints_mesh_projects_and_keeps_the_others(tmp_path):
     assert by_name["ops"]["config"] == {"path": os.path.join(proj.path, "vendored/ops_manifest.json")}
     assert by_name["crm"] == entries[2] and by_name["web"] == entries[3] and by_name["envy"] == entries[4]
     assert entries[0]["config"] == {"path": "../shop/target/manifest.json"}  # the project's own entries untouched
+
+
+def test_a_missing_upstream_manifest_is_named_before_dbt_runs(tmp_path, monkeypatch):
+    def no_dbt(*args, **kw):
+        raise AssertionError("dbt must not run")
+
+    monkeypatch.setattr(sandbox, "run", no_dbt)
+    (tmp_path / "present.json").write_text("{}")
+    proj = project(tmp_path, [
+        {"name": "shop", "type": "file", "config": {"path": "../shop/target/manifest.json"}},
+        {"name": "crm", "type": "file", "config": {"path": "../crm/manifest.json"}, "optional": True},
+        {"name": "ops", "config": {"path": str(tmp_path / "present.json")}},
+        {"name": "web", "type": "file", "config": {"path": "https://example.com/manifest.json"}},
+    ])
+    assert dbt.absent_manifests(proj, {}) == [("shop", str(tmp_path / "shop/target/manifest.json"))]
+    result = dbt.compile_project(proj, {}, cache_dir=str(tmp_path / "cache"))
+    assert not result.ok
+    assert result.error.startswith("finance reads project(s) shop through dbt-loom, but no manifest of it is available")
+    assert "`--upstream DIR`" in result.error
+    assert not (tmp_path / "cache").exists()  # not cached: the manifest may exist on the next run
+    # once meshdiff compiles shop itself, nothing is missing
+    upstream = {"shop": CompileResult("shop", "/x/shop", "k1", str(tmp_path / "present.json"), True)}
+    assert dbt.absent_manifests(proj, upstream) == []

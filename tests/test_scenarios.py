@@ -61,6 +61,8 @@ def test_public_model_removed(run):
 def test_public_model_made_private(run):
     report = run("make-public-model-private")
     assert report.conclusion == "failure"
+    assert changes(report) == {CUSTOMERS: "breaking"}
+    assert by_project(report) == {"finance": [CHURN, ORD, SEG], "exec_reporting": [BOARD, TOP]}
     got = impacts(report)
     assert {n for n, (s, _) in got.items() if s == "breaking"} == {ORD, SEG, TOP}
     assert {n for n, (s, _) in got.items() if s == "changed"} == {CHURN, BOARD}
