@@ -22,6 +22,10 @@ def upstream(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     _git(src, "init", "-q", "-b", "main")
+    for i in range(4):  # older history that a shallow fetch must not download
+        (src / "HISTORY.md").write_text(f"release {i}\n")
+        _git(src, "add", ".")
+        _git(src, "commit", "-qm", f"old {i}")
     (src / "shop").mkdir()
     (src / "shop" / "a.sql").write_text("select 1\nfrom x\nwhere y\n")
     (src / "shop" / "schema.yml").write_text("models:\n  - name: a\n")
@@ -44,6 +48,10 @@ def test_fetch_export_diff(upstream, tmp_path):
     repo = GitRepo.init(str(tmp_path / "g.git"), f"file://{src}", TOKEN)
     repo.fetch_commit(head, fallback_ref="refs/pull/7/head")
     repo.fetch_commit(base, fallback_ref="refs/heads/main")
+    # shallow: only the two commits asked for, not the 4 older ones
+    assert (tmp_path / "g.git" / "shallow").is_file()
+    assert repo.git("rev-parse", "--is-shallow-repository").strip() == "true"
+    assert repo.git("rev-list", "--count", "--all").strip() == "2" and _git(src, "rev-list", "--count", "--all") == "6"
     assert repo.merge_base(base, head) == base
     out = repo.export(head, str(tmp_path / "head"))
     assert open(os.path.join(out, "shop", "a.sql")).read().startswith("select 2")
@@ -53,6 +61,10 @@ def test_fetch_export_diff(upstream, tmp_path):
     assert repo.changed_lines(base, head) == {"shop/a.sql": [1, 4], "shop/escape.txt": [1]}
     assert sorted(repo.changed_paths(base, head)) == ["shop/a.sql", "shop/escape.txt"]
     assert repo.fetch_branch("main") == base
+    branch_only = GitRepo.init(str(tmp_path / "b.git"), f"file://{src}", TOKEN)
+    assert branch_only.fetch_branch("main") == base  # a downstream repository's branch: its tip only
+    assert (tmp_path / "b.git" / "shallow").read_text().split() == [base]
+    assert branch_only.git("rev-list", "--count", "--all").strip() == "1"
     config = open(tmp_path / "g.git" / "config").read()
     assert TOKEN not in config and "extraheader" not in config.lower()
 
