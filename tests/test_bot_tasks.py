@@ -273,6 +273,27 @@ def test_repository_removed_while_analysing_publishes_nothing(world):
     assert world.gh.requests[before:] == [] and world.state.job(job) is None
 
 
+def test_a_commit_whose_worker_keeps_dying_fails_instead_of_looping(world):
+    """Celery hands a job whose worker died back to the queue (acks_late): after
+    MAX_WORKER_DEATHS such deaths the next delivery completes the check run with a failure."""
+    sha = world.pr["head_sha"]
+    gen = world.state.bump(REPO, 7, sha)
+    job_id = f"{REPO}#7@{sha}#{gen}"
+    world.state.attempt(job_id)  # one delivery started and never finished: still analysed
+    assert run(world, gen=gen) == "failure" and len(world.calls) == 1
+    gen = world.state.bump(REPO, 7, sha)
+    job_id = f"{REPO}#7@{sha}#{gen}"
+    for _ in range(tasks.MAX_WORKER_DEATHS):
+        world.state.attempt(job_id)
+    assert run(world, gen=gen) == "worker died"
+    assert len(world.calls) == 1  # not analysed once more
+    latest = world.gh.check_runs(REPO, sha)[-1]
+    assert (latest["status"], latest["conclusion"], latest["external_id"]) == ("completed", "failure", job_id)
+    assert f"The worker stopped {tasks.MAX_WORKER_DEATHS} times" in latest["output"]["summary"]
+    assert "/meshdiff rerun" in latest["output"]["summary"]
+    assert world.state.overdue_jobs(now=1e12) == [] and len(world.gh.comments(REPO, 7)) == 1
+
+
 def test_nothing_to_analyse_is_neutral_and_quiet(world):
     world.result = lambda kwargs: JobResult(nothing="This pull request changes no file of the dbt project(s).")
     assert run(world) == "neutral"
