@@ -31,10 +31,14 @@ def test_429_retried_even_for_post_honouring_retry_after(client):
     assert len(gh.requests_for("POST", r"/issues/1/comments$")) == 2
 
 
-def test_403_rate_limit_retried(client):
+def test_403_rate_limit_retried_honouring_retry_after(client):
     gh, g = client
-    gh.fail_next("GET", r"/pulls/1$", 403, headers={"Retry-After": "1"})
+    gh.fail_next("GET", r"/pulls/1$", 403, headers={"Retry-After": "2"})
+    start = time.monotonic()
     assert g.withLazy(True).get_repo(REPO).get_pull(1).title
+    # waited as long as GitHub asked: not less, and not the 60 s default for a secondary rate limit
+    assert 1.9 <= time.monotonic() - start < 10
+    assert [r["status"] for r in gh.requests_for("GET", r"/pulls/1$")] == [403, 200]
 
 
 def test_5xx_retried_for_get_not_for_post(client):

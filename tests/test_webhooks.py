@@ -52,6 +52,31 @@ def test_docs_test_vector():
     assert not verify_signature("s", b"x", "sha1=" + signature("s", b"x")[7:])
 
 
+def test_signature_compared_in_constant_time(web, monkeypatch):
+    """The endpoint's verdict comes from ``hmac.compare_digest`` (never ``==``)."""
+    import hmac
+
+    client, rec, _ = web
+    calls = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return verdict[0]
+
+    verdict = [False]
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    payload = pr_event("opened")
+    raw, hdrs = wh.delivery("pull_request", payload, TEST_SECRET)
+    assert client.post("/webhooks/github", data=raw, headers=hdrs).status_code == 401  # a correct signature...
+    [(computed, given)] = calls  # ...rejected because compare_digest said so
+    assert given == hdrs["X-Hub-Signature-256"].encode() and real(computed, given)
+    verdict[0] = True
+    raw, hdrs = wh.delivery("pull_request", payload, "not the secret")
+    assert client.post("/webhooks/github", data=raw, headers=hdrs).status_code == 202  # ...and the other way round
+    assert len(calls) == 2 and not real(*calls[1]) and len(rec.calls) == 1
+
+
 def test_refuses_to_start_without_secret(redis_state):
     with pytest.raises(SettingsError, match="MESHDIFF_WEBHOOK_SECRET"):
         create_app(Settings(redis_url=TEST_REDIS_URL), state=redis_state, enqueue=Recorder())
