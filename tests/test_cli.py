@@ -251,3 +251,43 @@ def test_lineage_markdown_of_columns_and_of_the_whole_mesh(mesh_repo, meshdiff_c
     # every model of the project is listed, upstream first
     models = [line[3:-1] for line in lines if line.startswith("- `")]
     assert models.index("model.shop.stg_customers") < models.index("model.shop.customers")
+
+
+def test_analyze_leaves_the_working_tree_untouched(mesh_repo, meshdiff_cache):
+    commit_change(mesh_repo, "cli-untouched", SCENARIOS["reformat-only"], "reformat")
+    sql = os.path.join(mesh_repo, "shop", "models", "marts", "customers.sql")
+    notes = os.path.join(mesh_repo, "shop", "notes.txt")
+    with open(sql, encoding="utf-8") as handle:
+        committed = handle.read()
+    with open(sql, "a", encoding="utf-8") as handle:  # the user's uncommitted edit
+        handle.write("-- work in progress\n")
+    with open(notes, "w", encoding="utf-8") as handle:  # and an untracked file
+        handle.write("todo\n")
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=mesh_repo, capture_output=True, text=True, check=True).stdout
+
+    def state():
+        return (git("status", "--porcelain", "--ignored", "--untracked-files=all"), git("worktree", "list", "--porcelain"),
+                git("rev-parse", "HEAD"), git("branch", "--show-current"), git("stash", "list"), git("diff"))
+
+    before = state()
+    try:
+        assert sorted(before[0].splitlines()) == [" M shop/models/marts/customers.sql", "?? shop/notes.txt"]
+        proc = meshdiff("analyze", "--project", f"{mesh_repo}/shop", "--base", "main", "--head", "cli-untouched",
+                        "--downstream", f"{mesh_repo}/finance", "--downstream", f"{mesh_repo}/exec_reporting",
+                        "--format", "json", cache=meshdiff_cache)
+        no_traceback(proc)
+        assert proc.returncode == 0, proc.stderr
+        assert state() == before  # same status (no target/, no logs/), same HEAD and branch, no stash
+        assert git("worktree", "list", "--porcelain").count("worktree ") == 1  # no worktree left registered
+        assert git("worktree", "prune", "--dry-run", "--verbose") == ""
+        with open(sql, encoding="utf-8") as handle:
+            assert handle.read() == committed + "-- work in progress\n"
+        # the uncommitted edit is not analysed: head is the branch's commit
+        assert json.loads(proc.stdout)["head"]["sha"] == git("rev-parse", "cli-untouched").strip()
+    finally:
+        with open(sql, "w", encoding="utf-8") as handle:
+            handle.write(committed)
+        os.remove(notes)
+    assert git("status", "--porcelain", "--ignored") == ""
