@@ -58,12 +58,17 @@ def error_report(project: str, base: GitRef, head: GitRef, message: str, policy:
     return decide(report, policy or Policy())
 
 
-def org_defaults(gh, owner: str) -> MeshConfig | None:
-    """``.meshdiff.yml`` of the owner's ``.github`` repository, or ``None``."""
+def org_defaults(gh, owner: str, notes: list[str] | None = None) -> MeshConfig | None:
+    """``.meshdiff.yml`` of the owner's ``.github`` repository, or ``None``. A 404 (no such
+    repository or file, or the App is not installed on it: GitHub does not say which) is quiet;
+    a 403 (installed without `contents: read`) adds a note for the comment to ``notes``."""
     try:
         content = gh.withLazy(True).get_repo(f"{owner}/.github").get_contents(CONFIG_FILE)
     except GithubException as exc:
         if exc.status in (403, 404) and not _rate_limited(exc):
+            if exc.status == 403 and notes is not None:
+                notes.append(f"Organisation-wide defaults were not read: `{owner}/.github` answered 403. "
+                             f"Give the App `contents: read` on `{owner}/.github` for its `{CONFIG_FILE}` to apply.")
             return None
         raise
     if isinstance(content, list) or getattr(content, "type", "file") != "file":
@@ -137,7 +142,7 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
     notes: list[str] = []
     try:
         repo_cfg = read_config_file(base_root, source=f"{pull.repo}:{CONFIG_FILE}@{pull.base_ref}")
-        config = merge_config(org_defaults(gh, pull.repo.split("/")[0]), repo_cfg)
+        config = merge_config(org_defaults(gh, pull.repo.split("/")[0], notes), repo_cfg)
     except ConfigError as exc:
         return JobResult([error_report(repo_name, base, head, f"{exc}\n→ fix {CONFIG_FILE} on {pull.base_ref}")])
     if CONFIG_FILE in changed_paths:

@@ -98,6 +98,18 @@ def test_org_defaults_from_dot_github(env):
     assert req.policy.fail_on == frozenset({"breaking", "changed", "unknown"})
 
 
+def test_org_defaults_unreadable_403_is_noted(env):
+    gh, run, requests = env
+    gh.add_repo("octo-org/.github", {".meshdiff.yml": "policy: {fail_on: [breaking, changed, unknown]}\n"})
+    gh.fail_next("GET", r"/repos/octo-org/\.github/contents/", 403,
+                 body={"message": "Resource not accessible by integration",
+                       "documentation_url": "https://docs.github.com/rest", "status": "403"})
+    result = run(PROJECT, {"shop/models/orders.sql": "select 4 as amount\n"})
+    [req] = requests
+    assert req.policy.fail_on == frozenset({"breaking", "unknown"})  # the defaults could not apply...
+    assert any("`octo-org/.github` answered 403" in n for n in result.notes)  # ...and the comment says so
+
+
 def test_config_change_in_pr_applies_after_merge(env):
     gh, run, requests = env
     result = run({**PROJECT, ".meshdiff.yml": "projects: [shop]\n"},
