@@ -33,7 +33,8 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,
-        # optional: `celery -A bot.tasks beat` (or a worker with -B) sweeps jobs whose worker died
+        # optional safety net: every job schedules its own reaper (bot.tasks.register_running);
+        # `celery -A bot.tasks beat` (or a worker with -B) also sweeps every 5 minutes
         beat_schedule={"meshdiff-reap": {"task": TASK_REAP, "schedule": 300.0}},
     )
     return app

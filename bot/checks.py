@@ -220,12 +220,18 @@ class CheckRun:
         self.run = self.repo.get_check_run(int(check_run_id))
         return self.run
 
-    def start(self, title: str = "Analysing the mesh…", summary: str = "meshdiff is compiling and comparing the projects.") -> int:
+    def start(self, title: str = "Analysing the mesh…", summary: str = "meshdiff is compiling and comparing the projects.",
+              *, replace_completed: bool = False) -> int:
         """This job's run ``in_progress``: its own (idempotent under retries), an open one of an
-        older run of the same commit taken over, or a new one."""
+        older run of the same commit taken over, or a new one. ``replace_completed``: when the
+        job's own run is already completed (the reaper failed it after the worker died and Celery
+        delivered the job again), report on a new run instead (a completed run is final)."""
         if self.run is None:
             self.run = self._find()
         output = {"title": title, "summary": summary}
+        if self.run is not None and replace_completed and self.run.status == "completed" \
+                and self.run.external_id == self.external_id:
+            self.run = None
         if self.run is None:
             kwargs = dict(name=CHECK_NAME, head_sha=self.head_sha, external_id=self.external_id, status="in_progress",
                           started_at=now_utc(), output=output)

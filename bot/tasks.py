@@ -239,7 +239,7 @@ def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sh
             check.complete("action_required", "Waiting for a maintainer",
                            fork_gate_text(pull.head.sha), details_url=pull.html_url)
             return "waiting for approval"
-        check_id = check.start()
+        check_id = check.start(replace_completed=deaths > 0)  # redelivered after its worker died
         register_running(job_id, {**record, "check_run_id": check_id})
         stored = state.load_result(job_id)
         if stored is None:
