@@ -124,11 +124,23 @@ def _read_yaml(path: str):
 
 
 def content_key(project: DbtProjectFile, upstream_keys: dict[str, str], extra: str = "") -> str:
-    """Content hash of a compile: project files + upstream compile keys + tool versions."""
+    """Content hash of a compile: project files + upstream compile keys + tool versions, and the
+    dbt-loom entries for projects outside the mesh (with the content of local manifests)."""
     digest = hashlib.sha256()
     digest.update(f"meshdiff-compile-{COMPILE_VERSION}\n{_tool_versions()}\n{extra}\n".encode())
     for name in sorted(upstream_keys):
         digest.update(f"upstream {name} {upstream_keys[name]}\n".encode())
+    for entry in project.loom_entries:  # upstream manifests from outside the mesh
+        if str(entry.get("name")) in upstream_keys:
+            continue
+        digest.update(f"loom {json.dumps(entry, sort_keys=True, default=str)}\n".encode())
+        path = _local_manifest(project, entry)
+        if path:
+            try:
+                with open(path, "rb") as handle:
+                    digest.update(hashlib.sha256(handle.read()).digest())
+            except OSError:
+                digest.update(b"missing")
     for rel in _project_files(project.path):
         digest.update(f"file {rel}\n".encode())
         with open(os.path.join(project.path, rel), "rb") as handle:
@@ -189,9 +201,22 @@ def compile_project(
         if stored is None:  # pragma: no cover - the cache folder is not writable
             return result
         stored.cached, stored.log = False, result.log
+        if stored.ok:
+            _snapshot(stored)
         return stored
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _snapshot(result: CompileResult) -> None:
+    """Parse the new manifest once, now, into its compact snapshot (:mod:`analysis.snapshot`):
+    every later analysis that reads this compile loads the snapshot instead."""
+    from analysis.snapshot import ProjectLoader
+
+    try:
+        ProjectLoader().load(result.manifest_path, project_dir=result.project_dir)
+    except AnalysisError:
+        pass  # a damaged manifest: the analysis that loads it says so
 
 
 def _read_cached(project: DbtProjectFile, slot: str, key: str) -> CompileResult | None:
@@ -264,14 +289,21 @@ def loom_config(project: DbtProjectFile, upstream: dict[str, CompileResult]) -> 
             if not entry.get("included_packages") and not entry.get("excluded_packages"):
                 # never re-inject the consumer's own nodes from an upstream copy (dbt-loom #181)
                 entry["excluded_packages"] = [project.name]
-        elif entry.get("type", "file") == "file":
-            path = (entry.get("config") or {}).get("path")
-            if isinstance(path, str) and "://" not in path and not path.startswith("$"):
-                entry.setdefault("config", {})["path"] = os.path.normpath(
-                    os.path.join(project.path, path)
-                )
+        elif (path := _local_manifest(project, entry)) is not None:
+            entry.setdefault("config", {})["path"] = path
         manifests.append(entry)
     return {"enable_telemetry": False, "manifests": manifests}
+
+
+def _local_manifest(project: DbtProjectFile, entry: dict) -> str | None:
+    """The absolute path of a dbt-loom ``file`` entry's manifest (relative to the project);
+    ``None`` for remote ones (URLs, dbt Cloud, object stores) and ``$VAR`` paths."""
+    if entry.get("type", "file") != "file":
+        return None
+    path = (entry.get("config") or {}).get("path")
+    if isinstance(path, str) and "://" not in path and not path.startswith("$"):
+        return os.path.normpath(os.path.join(project.path, path))
+    return None
 
 
 def check_target(target: str | None) -> str:

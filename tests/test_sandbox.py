@@ -176,3 +176,21 @@ def test_a_missing_upstream_manifest_is_named_before_dbt_runs(tmp_path, monkeypa
     # once meshdiff compiles shop itself, nothing is missing
     upstream = {"shop": CompileResult("shop", "/x/shop", "k1", str(tmp_path / "present.json"), True)}
     assert dbt.absent_manifests(proj, upstream) == []
+
+
+def test_the_compile_key_follows_a_manifest_from_outside_the_mesh(tmp_path):
+    """A consumer also reading a project outside the mesh (its manifest vendored as a file): a new
+    version of that file is a new compile, not a stale cache hit; mesh upstreams count by key."""
+    from analysis.compile import content_key
+
+    entries = [{"name": "shop", "type": "file", "config": {"path": "../shop/manifest.json"}},
+               {"name": "ops", "type": "file", "config": {"path": "../ops/manifest.json"}}]
+    proj = project(tmp_path, entries)
+    (tmp_path / "ops").mkdir()
+    manifest = tmp_path / "ops" / "manifest.json"  # outside the project folder
+    manifest.write_text('{"metadata": {"project_name": "ops"}}')
+    first = content_key(proj, {"shop": "k1"})
+    assert content_key(proj, {"shop": "k1"}) == first
+    assert content_key(proj, {"shop": "k2"}) != first
+    manifest.write_text('{"metadata": {"project_name": "ops"}, "nodes": {}}')
+    assert content_key(proj, {"shop": "k1"}) != first
