@@ -1,36 +1,55 @@
 """Content-addressed cache of model lineage: an unchanged model is never parsed again.
 
-Two records, both keyed by content, both JSON (never pickle):
+Keys (all content hashes):
 
-- ``reads/<sql key>``: the resolver keys the SQL looked up. The *sql key* is
-  ``sha256(ALGORITHM_VERSION, dialect, compiled SQL)``; which tables a SQL text names depends
-  on nothing else, so this record never goes stale.
-- ``lineage/<full key>``: the :class:`ModelLineage`. The *full key* is ``sha256(sql key,
-  [(resolver key, node id it resolves to now, that node's ordered columns and types)])``:
-  it changes when the SQL, the dialect, the algorithm, the binding of a table or the schema
-  of a table the SQL reads changes, and for nothing else.
+- *sql key* ``sha256(ALGORITHM_VERSION, dialect, compiled SQL)``: which tables a SQL text
+  names depends on nothing else, so ``reads/<sql key>`` (the resolver keys the SQL looked up)
+  never goes stale;
+- *lineage key* ``sha256(sql key, [(resolver key, node id it resolves to now, fingerprint of
+  that node's schema)])``: it changes when the SQL, the dialect, the algorithm, the binding
+  of a table or the schema of a table the SQL reads changes, and for nothing else;
+  ``lineage/<lineage key>`` holds the :class:`ModelLineage`;
+- *record key*: a lineage key plus what else the node's output schema depends on (its
+  declared columns and contract, a catalog entry); :class:`analysis.packs.Record` s are
+  stored by project in *packs* (:mod:`analysis.packs`), one file per project.
 
-On a warm run the reads record is re-resolved against the current mesh with dict lookups
-(no parsing) to compute the full key. Two layers: an in-memory dict, then a directory
-(one file per key, written atomically via a temp file and ``os.replace``; default
+On a warm run a reads record is re-resolved against the current mesh with dict lookups
+(no parsing) to compute the keys. Three layers: memory; packs (one read per project); one
+file per key (written atomically via a temp file and ``os.replace``; default
 ``$MESHDIFF_CACHE_DIR/lineage`` or ``~/.cache/meshdiff/lineage``). A corrupt or unreadable
 file is ignored (counted in :attr:`CacheStats.corrupt`) and rewritten. Results of a time-out
-are not stored: a slow machine must not turn a model into "unknown" for good.
+are not stored: a slow machine must not turn a model into "unknown" for good. Never pickle.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from analysis.columns import ColumnRef, ModelLineage, Upstream
+from analysis.columns import ModelLineage
+from analysis.files import write_atomically
+from analysis.gcpause import gc_paused
 from analysis.lineage import ALGORITHM_VERSION, Analysis
+from analysis.packs import (
+    LINEAGE_FORMAT,
+    Record,
+    lineage_from_json,
+    lineage_to_json,
+    read_pack,
+    schema_fingerprint,
+    write_pack,
+)
 from analysis.relations import TableKey, TableResolver
 
-_FORMAT = 1
+__all__ = ["LineageCache", "CacheStats", "sql_key", "lineage_key", "full_key", "table_inputs",
+           "default_cache_dir", "lineage_to_json", "lineage_from_json"]
+
+
+#: records kept per node in a pack (e.g. one against the base, one against the head)
+PACK_VARIANTS = 3
 
 
 def default_cache_dir() -> str:
@@ -47,6 +66,8 @@ class CacheStats:
     writes: int = 0
     corrupt: int = 0
     write_errors: int = 0
+    packs_read: int = 0
+    packs_written: int = 0
 
     @property
     def hits(self) -> int:
@@ -57,23 +78,35 @@ def sql_key(sql: str, dialect: str) -> str:
     return hashlib.sha256(f"{ALGORITHM_VERSION}\0{dialect}\0{sql}".encode()).hexdigest()
 
 
+def table_inputs(reads: list[TableKey], tables: TableResolver, fingerprint_of) -> list[tuple]:
+    """``[(resolver key, node id, schema fingerprint)]`` (``(key, None, why)`` when unresolved)."""
+    out = []
+    for table_key in reads:
+        table_key = tuple(table_key)
+        node = tables.lookup(table_key)
+        if node is None:  # why it is unresolved is part of the lineage's reason
+            out.append((table_key, None, tables.why_unresolved(table_key)))
+        else:
+            out.append((table_key, node, fingerprint_of(node)))
+    return out
+
+
+def lineage_key(key: str, inputs: list[tuple]) -> str:
+    """Hash of a sql key and its :func:`table_inputs`."""
+    parts = [key]
+    for table_key, node, extra in inputs:
+        parts.append("\x1f".join(table_key) + "\x1e" + (node or "") + "\x1e" + extra)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
 def full_key(key: str, reads: list[TableKey], tables: TableResolver,
              schemas: Mapping[str, Mapping[str, str | None]]) -> str:
-    """Key of the lineage of SQL ``key`` given how its tables resolve now and their schemas."""
-    inputs = []
-    for table_key in reads:
-        node = tables.lookup(tuple(table_key))
-        if node is None:  # why it is unresolved is part of the lineage's reason
-            inputs.append([list(table_key), None, tables.why_unresolved(tuple(table_key))])
-            continue
-        schema = schemas.get(node)
-        inputs.append([list(table_key), node, [[c, t] for c, t in schema.items()] if schema else None])
-    blob = json.dumps([key, inputs], separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    """Lineage key of SQL ``key`` given how its tables resolve now and their schemas."""
+    return lineage_key(key, table_inputs(reads, tables, lambda n: schema_fingerprint(schemas.get(n))))
 
 
 class LineageCache:
-    """Memory + directory cache of :class:`ModelLineage` (see the module docstring).
+    """Memory + packs + directory cache of lineage (see the module docstring).
 
     ``directory=None`` uses :func:`default_cache_dir`; ``persist=False`` keeps memory only.
     """
@@ -83,61 +116,137 @@ class LineageCache:
         self.stats = CacheStats()
         self._reads: dict[str, list[TableKey]] = {}
         self._values: dict[str, dict] = {}
+        self._records: dict[str, Record] = {}
+        #: pack address -> its entries on disk (read or written by this object); [] when missing
+        self._packs: dict[str, list[tuple[str, Record]]] = {}
+        #: memos of :func:`analysis.meshlineage.mesh_lineage` across the worlds of one analysis
+        #: (which share unchanged node objects); never persisted
+        self.memo: dict = {}
 
-    # -- public ---------------------------------------------------------------------------
-    def get(self, node_id: str, sql: str, dialect: str, tables: TableResolver,
-            schemas: Mapping[str, Mapping[str, str | None]]) -> ModelLineage | None:
-        """The cached lineage of this SQL in this mesh, or ``None`` (a miss)."""
-        key = sql_key(sql, dialect)
+    # -- per SQL text and lineage key ------------------------------------------------------
+    def reads(self, key: str) -> list[TableKey] | None:
+        """The resolver keys SQL ``key`` looks up (``None``: never traced)."""
         reads = self._reads.get(key)
-        from_disk = reads is None
         if reads is None:
             data = self._load("reads", key)
             if isinstance(data, dict) and isinstance(data.get("reads"), list):
                 reads = [tuple(k) for k in data["reads"]]
                 self._reads[key] = reads
-        if reads is None:
-            self.stats.misses += 1
-            return None
-        full = full_key(key, reads, tables, schemas)
-        value = self._values.get(full)
+        return reads
+
+    def lineage(self, key: str, node_id: str) -> ModelLineage | None:
+        """The lineage stored under lineage ``key``, for ``node_id``; ``None`` on a miss."""
+        value = self._values.get(key)
+        from_disk = value is None
         if value is None:
-            from_disk = True
-            data = self._load("lineage", full)
-            if isinstance(data, dict):
-                value = data
-        if value is not None:
+            value = self._load("lineage", key)
+        if isinstance(value, dict):
             try:
                 lineage = lineage_from_json(value, node_id)
             except (KeyError, TypeError, ValueError):
                 self.stats.corrupt += 1
-                lineage = None
-            if lineage is not None:
-                self._values[full] = value
-                if from_disk:
-                    self.stats.disk_hits += 1
-                else:
-                    self.stats.memory_hits += 1
+            else:
+                self._values[key] = value
+                self._count(from_disk)
                 return lineage
         self.stats.misses += 1
         return None
 
+    def store(self, key: str, lineage_key_: str, analysis: Analysis) -> None:
+        """Keep ``analysis`` of SQL ``key`` under ``lineage_key_`` (unless it timed out)."""
+        if analysis.timed_out:
+            return
+        reads = [tuple(k) for k in dict.fromkeys(tuple(k) for k in analysis.lookups)]
+        known = self._reads.get(key)
+        if known is None or [list(k) for k in known] != [list(k) for k in reads]:
+            self._reads[key] = reads
+            self._store("reads", key, {"format": LINEAGE_FORMAT, "reads": [list(k) for k in reads]})
+        value = lineage_to_json(analysis.lineage)
+        self._values[lineage_key_] = value
+        self._store("lineage", lineage_key_, value)
+
+    def get(self, node_id: str, sql: str, dialect: str, tables: TableResolver,
+            schemas: Mapping[str, Mapping[str, str | None]]) -> ModelLineage | None:
+        """The cached lineage of this SQL in this mesh, or ``None`` (a miss)."""
+        key = sql_key(sql, dialect)
+        reads = self.reads(key)
+        if reads is None:
+            self.stats.misses += 1
+            return None
+        return self.lineage(full_key(key, reads, tables, schemas), node_id)
+
     def put(self, sql: str, dialect: str, tables: TableResolver,
             schemas: Mapping[str, Mapping[str, str | None]], analysis: Analysis) -> None:
         """Store ``analysis`` (unless it timed out) for this SQL, mesh bindings and schemas."""
-        if analysis.timed_out:
-            return
         key = sql_key(sql, dialect)
         reads = [tuple(k) for k in dict.fromkeys(tuple(k) for k in analysis.lookups)]
-        if self._reads.get(key) != reads:
-            self._reads[key] = reads
-            self._store("reads", key, {"format": _FORMAT, "reads": [list(k) for k in reads]})
-        full = full_key(key, reads, tables, schemas)
-        value = lineage_to_json(analysis.lineage)
-        self._values[full] = value
-        self._store("lineage", full, value)
+        self.store(key, full_key(key, reads, tables, schemas), analysis)
+
+    # -- records and packs ----------------------------------------------------------------
+    def record(self, key: str) -> Record | None:
+        """The record under ``key`` from memory or a pack read before; counts the hit."""
+        record = self._records.get(key)
+        if record is not None:
+            self._count(record.origin == "disk")
+            record.origin = "used"
+        return record
+
+    def keep(self, record: Record) -> None:
+        self._records.setdefault(record.key, record)
+        if record.reads is not None and record.sql_key:
+            self._reads.setdefault(record.sql_key, record.reads)
+
+    def load_pack(self, address: str) -> None:
+        """Read the pack ``address`` once; its records join memory."""
+        if address in self._packs or self.directory is None:
+            return
+        path = self._pack_path(address)
+        with gc_paused():
+            entries = read_pack(path)
+        if entries is None:
+            self._packs[address] = []
+            if os.path.exists(path):
+                self.stats.corrupt += 1
+            return
+        self._packs[address] = entries
+        self.stats.packs_read += 1
+        for _, record in entries:
+            self.keep(record)
+
+    def store_pack(self, address: str, records: list[tuple[str, Record]]) -> None:
+        """Make the pack ``address`` hold ``records``: written when it has records the file
+        lacks, keeping up to :data:`PACK_VARIANTS` earlier records per node (a project's
+        records against the base and against the head both stay)."""
+        if self.directory is None:
+            return
+        before = self._packs.get(address) or []
+        known = {r.key for _, r in before}
+        if all(r.key in known for _, r in records):
+            return
+        merged = list(records)
+        keys = {r.key for _, r in records}
+        per_node = Counter(n for n, _ in records)
+        for node_id, record in before:
+            if record.key not in keys and per_node[node_id] < PACK_VARIANTS:
+                merged.append((node_id, record))
+                keys.add(record.key)
+                per_node[node_id] += 1
+        if write_pack(self._pack_path(address), merged):
+            self._packs[address] = merged
+            self.stats.packs_written += 1
+        else:
+            self.stats.write_errors += 1
 
     # -- files ----------------------------------------------------------------------------
+    def _count(self, from_disk: bool) -> None:
+        if from_disk:
+            self.stats.disk_hits += 1
+        else:
+            self.stats.memory_hits += 1
+
+    def _pack_path(self, address: str) -> str:
+        return os.path.join(self.directory, "packs", address[:2], address + ".jsonl")
+
     def _path(self, kind: str, key: str) -> str:
         return os.path.join(self.directory, kind, key[:2], key + ".json")
 
@@ -152,7 +261,7 @@ class LineageCache:
         except (OSError, ValueError):
             self.stats.corrupt += 1
             return None
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        if not isinstance(data, dict) or data.get("format") != LINEAGE_FORMAT:
             self.stats.corrupt += 1
             return None
         return data
@@ -160,70 +269,10 @@ class LineageCache:
     def _store(self, kind: str, key: str, data: dict) -> None:
         if self.directory is None:
             return
-        path = self._path(kind, key)
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(data, handle, separators=(",", ":"), ensure_ascii=False)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            write_atomically(self._path(kind, key), json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
             self.stats.writes += 1
         except OSError:
             self.stats.write_errors += 1  # a read-only cache dir degrades to memory only
 
 
-def lineage_to_json(lineage: ModelLineage) -> dict:
-    """Plain JSON form of a :class:`ModelLineage` (column order kept)."""
-    return {
-        "format": _FORMAT,
-        "node": lineage.node,
-        "columns": [[name, [[u.ref.node, u.ref.column, u.kind] for u in ups]] for name, ups in lineage.columns.items()],
-        "row_shaping": sorted([r.node, r.column] for r in lineage.row_shaping),
-        "fingerprints": lineage.fingerprints,
-        "shape_fingerprint": lineage.shape_fingerprint,
-        "types": [[name, t] for name, t in lineage.types.items()],
-        "status": lineage.status,
-        "reason": lineage.reason,
-        "unknown_columns": sorted(lineage.unknown_columns),
-        "unresolved_tables": list(lineage.unresolved_tables),
-    }
-
-
-def lineage_from_json(data: dict, node_id: str | None = None) -> ModelLineage:
-    """Inverse of :func:`lineage_to_json`; ``node_id`` replaces the stored node (same SQL,
-    another node). Raises ``KeyError``/``TypeError``/``ValueError`` on a malformed record."""
-    if data.get("format") != _FORMAT:
-        raise ValueError("unknown cache format")
-    if data["status"] not in ("ok", "partial", "unknown"):
-        raise ValueError("bad status")
-    columns = {}
-    for name, ups in data["columns"]:
-        columns[str(name)] = tuple(Upstream(ColumnRef(str(n), str(c)), _kind(k)) for n, c, k in ups)
-    stored = data["node"]
-    node = node_id or stored
-    reason = data["reason"]
-    if reason and node != stored:
-        reason = reason.replace(stored, node)
-    return ModelLineage(
-        node=node,
-        columns=columns,
-        row_shaping=frozenset(ColumnRef(str(n), str(c)) for n, c in data["row_shaping"]),
-        fingerprints={str(k): str(v) for k, v in dict(data["fingerprints"]).items()},
-        shape_fingerprint=str(data["shape_fingerprint"]),
-        types={str(k): (None if t is None else str(t)) for k, t in data["types"]},
-        status=data["status"],
-        reason=reason,
-        unknown_columns=frozenset(str(c) for c in data["unknown_columns"]),
-        unresolved_tables=tuple(str(t) for t in data["unresolved_tables"]),
-    )
-
-
-def _kind(kind: str) -> str:
-    if kind not in ("passthrough", "renamed", "derived"):
-        raise ValueError(f"bad kind {kind!r}")
-    return kind

@@ -1,6 +1,6 @@
 """Plain data for column-level lineage.
 
-Produced by :mod:`analysis.lineage` (one model) and :mod:`analysis.schema` (a whole
+Produced by :mod:`analysis.lineage` (one model) and :mod:`analysis.meshlineage` (a whole
 mesh, in DAG order); consumed by :mod:`analysis.diff` and :mod:`analysis.impact`.
 A column is addressed as ``ColumnRef(node_unique_id, column_name)`` with the column
 name lower-cased.

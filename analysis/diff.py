@@ -52,8 +52,8 @@ def diff_project(
         elif head is not None and base is None:
             _added(out, head, base_nodes, head_lineage.get(node_id))
         else:
-            _modified(out, base, head, base_lineage.get(node_id), head_lineage.get(node_id),
-                      base_schemas.get(node_id, {}), head_schemas.get(node_id, {}))
+            _modified(out, base, head, lambda n=node_id: (base_lineage.get(n), head_lineage.get(n),
+                                                          base_schemas.get(n, {}), head_schemas.get(n, {})))
     return out
 
 
@@ -97,8 +97,10 @@ def _added(out: ProjectDiff, head: Node, base_nodes: dict[str, Node], lh: ModelL
     out.changes.append(_change(head, "breaking" if blocked else "additive", "added", reasons))
 
 
-def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLineage | None,
-              sb: dict, sh: dict) -> None:
+def _modified(out, base: Node, head: Node, sides) -> None:
+    """``sides()`` gives (base lineage, head lineage, base schema, head schema): asked for only
+    when the SQL, the seed or the contract changed (lineage is decoded lazily, and most nodes
+    of a large project are unchanged)."""
     reasons: list[str] = []
     category = "metadata"
     columns: list[ColumnChange] = []
@@ -115,7 +117,14 @@ def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLin
         keys = sorted(k for k in set(base.config) | set(head.config) if base.config.get(k) != head.config.get(k))
         reasons.append("config changed: " + ", ".join(f"`{k}`" for k in keys))
 
-    if head.is_sql and _sql_changed(base, head):
+    new_sql = head.is_sql and sql_changed(base, head)
+    seed_changed = head.resource_type == "seed" and (base.checksum != head.checksum
+                                                     or base.seed_column_types != head.seed_column_types)
+    lb = lh = None
+    sb = sh = {}
+    if new_sql or seed_changed or contract_reasons:
+        lb, lh, sb, sh = sides()
+    if new_sql:
         if lb is None or lh is None or lb.status == "unknown" or lh.status == "unknown":
             why = (lh.reason if lh and lh.status == "unknown" else lb.reason if lb and lb.status == "unknown" else None)
             why = why or "no compiled SQL to compare"
@@ -130,12 +139,11 @@ def _modified(out, base: Node, head: Node, lb: ModelLineage | None, lh: ModelLin
             reasons += col_reasons
             if not columns and not col_reasons:
                 reasons.append("SQL reformatted: same columns, same expressions, same rows")
-    elif head.resource_type == "seed" and (base.checksum != head.checksum
-                                          or base.seed_column_types != head.seed_column_types):
+    elif seed_changed:
         columns, seeds, col_reasons = _seed_diff(sb, sh, data_changed=base.checksum != head.checksum)
         reasons += col_reasons
 
-    if lh is not None and lh.status != "unknown" and (contract_reasons or head.is_sql and _sql_changed(base, head)):
+    if lh is not None and lh.status != "unknown" and (contract_reasons or new_sql):
         reasons += governance.contract_vs_sql(head, _produced(lh), lh.types)
     for name, kind in broken.items():  # contract breaks count even if the SQL agrees
         if name not in seeds:
@@ -174,8 +182,11 @@ def _category(current: str, columns: list[ColumnChange], reasons: list[str]) -> 
 _WS = re.compile(r"\s+")
 
 
-def _sql_changed(base: Node, head: Node) -> bool:
+def sql_changed(base: Node, head: Node) -> bool:
+    """The compiled SQL differs beyond whitespace."""
     a, b = base.compiled_sql or base.raw_sql or "", head.compiled_sql or head.raw_sql or ""
+    if a == b:
+        return False
     return _WS.sub(" ", a).strip() != _WS.sub(" ", b).strip()
 
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from sqlglot import exp
 
+from analysis import errors
 from analysis.nodes import Node
 from analysis.policy import GOVERNANCE_MARK
 
@@ -154,6 +155,8 @@ def type_family(data_type: str | None) -> str | None:
     for dialect in (None, "duckdb", "bigquery", "snowflake"):
         try:
             kind = exp.DataType.build(str(data_type), dialect=dialect).this
+        except errors.INTERRUPTS:
+            raise
         except Exception:  # noqa: BLE001 - a spelling this dialect does not know: try the next
             continue
         return next((family for family, kinds in _FAMILIES if kind in kinds), None)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from analysis.columns import ColumnRef, ModelLineage
 from analysis.mesh import Mesh
@@ -34,57 +35,140 @@ ALL = "*"
 
 @dataclass
 class World:
-    """What the walk reads: the mesh graph and the column lineage of every model."""
+    """What the walk reads: the mesh graph, the column lineage and schemas of every model, and
+    (optional) who reads each node; without ``readers`` it is derived from the lineage."""
 
     mesh: Mesh
-    lineage: dict[str, ModelLineage]
-    schemas: dict[str, dict[str, str | None]]
+    lineage: Mapping[str, ModelLineage]
+    schemas: Mapping[str, Mapping[str, str | None]]
+    #: node -> the SQL nodes whose SQL reads it (``MeshLineage.readers``)
+    readers: Mapping[str, set[str]] | None = None
 
 
-@dataclass
+class _Memo:
+    """``get``/``in`` over a function, computed once per key."""
+
+    __slots__ = ("_fn", "_memo")
+
+    def __init__(self, fn) -> None:
+        self._fn = fn
+        self._memo: dict = {}
+
+    def get(self, key, default=None):
+        value = self._memo.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._memo[key] = self._fn(key)
+        return default if value is None else value
+
+    def __contains__(self, key) -> bool:
+        return bool(self.get(key))
+
+
+_MISSING = object()
+
+
 class ReaderIndex:
-    #: upstream column -> [(reader node, reader column, edge kind)]
-    value: dict[ColumnRef, list[tuple[str, str, str]]] = field(default_factory=dict)
-    #: upstream column -> reader nodes that use it to shape rows
-    rows: dict[ColumnRef, set[str]] = field(default_factory=dict)
-    #: upstream node -> reader nodes (from the graph): exposures, unknown lineage, '*' seeds
-    nodes: dict[str, set[str]] = field(default_factory=dict)
-    #: node -> its lineage (first world that has it wins)
-    lineage: dict[str, ModelLineage] = field(default_factory=dict)
-    #: node -> its output columns
-    columns: dict[str, list[str]] = field(default_factory=dict)
-    #: models and snapshots (nodes that have, or should have, SQL lineage)
-    sql_nodes: set[str] = field(default_factory=set)
+    """Who reads what, over several worlds, computed on demand (a walk touches few nodes).
+
+    - ``value.get(ColumnRef)``: ``[(reader node, reader column, edge kind)]``;
+    - ``rows.get(ColumnRef)``: reader nodes that use the column to shape rows;
+    - ``nodes.get(node)``: reader nodes (graph children, and models whose SQL reads it);
+
+    (lists in a stable order, so a walk, and the paths it reports, are the same every run)
+    - ``lineage.get(node)``: its lineage (the first world that has it wins);
+    - ``columns.get(node)``: its output columns;
+    - ``node in sql_nodes``: a model or snapshot (has, or should have, SQL lineage).
+
+    ``only[i]`` restricts world ``i`` to those node ids.
+    """
+
+    def __init__(self, worlds: list[World], only: dict[int, set[str] | None] | None = None) -> None:
+        self._worlds = [(w, (only or {}).get(i)) for i, w in enumerate(worlds)]
+        self._readers: list[Mapping[str, set[str]] | None] = [w.readers for w in worlds]
+        self._inverted: dict[tuple[int, str], tuple[dict, set]] = {}
+        self.value = _Memo(self._value)
+        self.rows = _Memo(self._rows)
+        self.nodes = _Memo(self._nodes)
+        self.lineage = _Memo(self._lineage)
+        self.columns = _Memo(self._columns)
+        self.sql_nodes = _Memo(self._is_sql)
+
+    def _keeps(self, i: int, node_id: str) -> bool:
+        keep = self._worlds[i][1]
+        return keep is None or node_id in keep
+
+    def _readers_of(self, i: int, node_id: str) -> list[str]:
+        world = self._worlds[i][0]
+        if self._readers[i] is None:
+            self._readers[i] = _readers_from_lineage(world.lineage)
+        out = dict.fromkeys(world.mesh.graph.successors(node_id)) if node_id in world.mesh.graph else {}
+        out.update(dict.fromkeys(sorted(self._readers[i].get(node_id, ()))))
+        return [r for r in out if self._keeps(i, r)]
+
+    def _nodes(self, node_id: str) -> list[str]:
+        return list(dict.fromkeys(r for i in range(len(self._worlds)) for r in self._readers_of(i, node_id)))
+
+    def _reads(self, i: int, reader: str) -> tuple[dict, set]:
+        """Column -> [(reader column, kind)] and row-shaping columns of ``reader`` in world ``i``."""
+        found = self._inverted.get((i, reader))
+        if found is None:
+            value: dict[ColumnRef, list[tuple[str, str]]] = {}
+            lin = self._worlds[i][0].lineage.get(reader)
+            if lin is not None:
+                for out_col, ups in lin.columns.items():
+                    for up in ups:
+                        value.setdefault(up.ref, []).append((out_col, up.kind))
+            found = self._inverted[(i, reader)] = (value, set(lin.row_shaping) if lin is not None else set())
+        return found
+
+    def _value(self, ref: ColumnRef) -> list[tuple[str, str, str]]:
+        out = []
+        for i in range(len(self._worlds)):
+            for reader in self._readers_of(i, ref.node):
+                out += [(reader, col, kind) for col, kind in self._reads(i, reader)[0].get(ref, ())]
+        return out
+
+    def _rows(self, ref: ColumnRef) -> list[str]:
+        return list(dict.fromkeys(reader for i in range(len(self._worlds)) for reader in self._readers_of(i, ref.node)
+                                  if ref in self._reads(i, reader)[1]))
+
+    def _lineage(self, node_id: str) -> ModelLineage | None:
+        for i, (world, _) in enumerate(self._worlds):
+            if self._keeps(i, node_id) and world.lineage.get(node_id) is not None:
+                return world.lineage.get(node_id)
+        return None
+
+    def _columns(self, node_id: str) -> list[str] | None:
+        for i, (world, _) in enumerate(self._worlds):
+            if not self._keeps(i, node_id) or node_id not in world.mesh.graph:
+                continue
+            cols = list(world.schemas.get(node_id) or {})
+            if cols:
+                return cols
+            lin = world.lineage.get(node_id)
+            if lin is not None and lin.columns:
+                return list(lin.columns)
+        return None
+
+    def _is_sql(self, node_id: str) -> bool:
+        return any(self._keeps(i, node_id) and (n := w.mesh.nodes.get(node_id)) is not None and n.is_sql
+                   for i, (w, _) in enumerate(self._worlds))
+
+
+def _readers_from_lineage(lineage: Mapping[str, ModelLineage]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for node_id, lin in lineage.items():
+        for ups in lin.columns.values():
+            for up in ups:
+                out.setdefault(up.ref.node, set()).add(node_id)
+        for ref in lin.row_shaping:
+            out.setdefault(ref.node, set()).add(node_id)
+    return out
 
 
 def build_index(worlds: list[World], *, only: dict[int, set[str] | None] | None = None) -> ReaderIndex:
     """Index readers over ``worlds``; ``only[i]`` restricts world ``i`` to those node ids."""
-    index = ReaderIndex()
-    for i, world in enumerate(worlds):
-        keep = (only or {}).get(i)
-        for node_id in world.mesh.graph.nodes:
-            if keep is not None and node_id not in keep:
-                continue
-            for parent in world.mesh.graph.predecessors(node_id):
-                index.nodes.setdefault(parent, set()).add(node_id)
-            node = world.mesh.nodes.get(node_id)
-            if node is not None and node.is_sql:
-                index.sql_nodes.add(node_id)
-            cols = list(world.schemas.get(node_id, {}))
-            if cols and node_id not in index.columns:
-                index.columns[node_id] = cols
-            lin = world.lineage.get(node_id)
-            if lin is None:
-                continue
-            index.lineage.setdefault(node_id, lin)
-            for out_col, ups in lin.columns.items():
-                for up in ups:
-                    index.value.setdefault(up.ref, []).append((node_id, out_col, up.kind))
-            for ref in lin.row_shaping:
-                index.rows.setdefault(ref, set()).add(node_id)
-            if lin.columns and node_id not in index.columns:
-                index.columns[node_id] = list(lin.columns)
-    return index
+    return ReaderIndex(worlds, only)
 
 
 @dataclass
@@ -237,24 +321,10 @@ def failing_nodes(error: str, project: str, candidates: set[str]) -> set[str]:
 def reachable_columns(index: ReaderIndex, start: ColumnRef) -> list[str]:
     """Every downstream column ``start`` reaches, by value or by shaping rows, transitively.
 
-    Columns are named ``<unique_id>.<column>``; a node reached without column lineage
-    (exposure, unknown lineage) is named by its id alone.
+    The same walk as :func:`propagate` (a change of ``start``'s values), so a reader with
+    unknown or partial lineage is followed as the impact analysis follows it. Columns are
+    named ``<unique_id>.<column>``; a node reached as a whole (an exposure, a model whose
+    columns are unknown) is named by its id alone.
     """
-    seen: set[tuple[str, str]] = set()
-    queue: deque[tuple[str, str]] = deque([(start.node, start.column)])
-    while queue:
-        node_id, col = queue.popleft()
-        readers: list[tuple[str, str]] = [(r, c) for r, c, _ in index.value.get(ColumnRef(node_id, col), ())]
-        for reader in index.rows.get(ColumnRef(node_id, col), ()):
-            readers += [(reader, c) for c in index.columns.get(reader) or [ALL]]
-        for reader in index.nodes.get(node_id, ()):
-            lin = index.lineage.get(reader)
-            if reader not in index.sql_nodes:
-                readers.append((reader, ALL))
-            elif lin is None or lin.status == "unknown":
-                readers += [(reader, c) for c in index.columns.get(reader) or [ALL]]
-        for key in readers:
-            if key not in seen:
-                seen.add(key)
-                queue.append(key)
-    return sorted(n if c == ALL else f"{n}.{c}" for n, c in seen)
+    hits = propagate(index, {start.node: {start.column: "modified"}})
+    return sorted(n if c == ALL else f"{n}.{c}" for n, c in hits)

@@ -19,10 +19,19 @@ class Mesh:
     projects: dict[str, Project]
     nodes: dict[str, Node]
     graph: nx.DiGraph = field(repr=False)
+    #: node ids upstream first, as :func:`build_mesh` found them (see :meth:`upstream_first`)
+    topological: list[str] = field(default_factory=list, repr=False)
+    #: the edges, in a canonical order (to tell two meshes' graphs apart cheaply)
+    edges: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     def order(self) -> list[str]:
         """Node ids, upstream first (ties broken by id, so the order is deterministic)."""
         return list(nx.lexicographical_topological_sort(self.graph))
+
+    def upstream_first(self) -> list[str]:
+        """Node ids, upstream first (a faster order than :meth:`order`; deterministic for the
+        same manifests, but ties follow the manifests' order rather than ids)."""
+        return list(self.topological) if self.topological else list(nx.topological_sort(self.graph))
 
     def project_of(self, node_id: str) -> Project | None:
         node = self.nodes.get(node_id)
@@ -43,8 +52,12 @@ class Mesh:
         return out
 
 
-def build_mesh(projects: list[Project]) -> Mesh:
-    """Merge ``projects`` (their own and injected nodes) into one :class:`Mesh`."""
+def build_mesh(projects: list[Project], *, like: Mesh | None = None) -> Mesh:
+    """Merge ``projects`` (their own and injected nodes) into one :class:`Mesh`.
+
+    ``like``: another mesh of the same analysis (the base, for the head); when the nodes and
+    edges are the same, its graph is shared (graphs are not modified after this).
+    """
     by_name = {p.name: p for p in projects}
     nodes: dict[str, Node] = {}
     for project in projects:
@@ -54,17 +67,20 @@ def build_mesh(projects: list[Project]) -> Mesh:
             if node_id not in nodes:
                 # owned elsewhere: a dbt-loom skeleton of a project not in the mesh
                 nodes[node_id] = node
+    edges = [(parent, node_id) for node_id, node in nodes.items()
+             for parent in node.depends_on if parent in nodes and parent != node_id]
+    if like is not None and like.edges == edges and like.nodes.keys() == nodes.keys():
+        return Mesh(projects=by_name, nodes=nodes, graph=like.graph, topological=like.topological, edges=edges)
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
-    for project in projects:
-        for node_id, node in project.nodes.items():
-            if nodes.get(node_id) is not node:
-                continue
-            for parent in node.depends_on:
-                if parent in nodes and parent != node_id:
-                    graph.add_edge(parent, node_id)
-    # a cycle would be a broken mesh; keep the analysis going on a DAG and say so upstream
-    while not nx.is_directed_acyclic_graph(graph):
-        upstream, downstream = nx.find_cycle(graph)[-1][:2]
-        graph.remove_edge(upstream, downstream)
-    return Mesh(projects=by_name, nodes=nodes, graph=graph)
+    graph.add_edges_from(edges)
+    while True:
+        try:
+            order = list(nx.topological_sort(graph))
+            break
+        except nx.NetworkXUnfeasible:
+            # a cycle would be a broken mesh; keep the analysis going on a DAG
+            upstream, downstream = nx.find_cycle(graph)[-1][:2]
+            graph.remove_edge(upstream, downstream)
+            edges.remove((upstream, downstream))
+    return Mesh(projects=by_name, nodes=nodes, graph=graph, topological=order, edges=edges)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from analysis import compile as dbt
-from analysis.diff import diff_project
+from analysis.diff import diff_project, sql_changed
 from analysis.errors import AnalysisError
 from analysis.impact import World, build_index, failing_nodes, impacts_from_hits, propagate
-from analysis.manifest import load_manifest
 from analysis.mesh import Mesh, build_mesh
 from analysis.nodes import Project
+from analysis.snapshot import ProjectLoader
 from analysis.policy import Policy, decide
 from analysis.report import Change, GitRef, Report
 
@@ -136,19 +136,21 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
 
     specs = {u.file.name: u.spec for u in [*upstream, *downstream]}
     specs[head_file.name] = req.changed
-    base_projects = _load(worlds["base"], specs, base_path=req.base_path, changed=head_file.name)
-    head_projects = _load(worlds["head"], specs)
-    base_mesh, head_mesh = build_mesh(base_projects), build_mesh(head_projects)
+    loader = ProjectLoader()
+    base_projects = _load(loader, worlds["base"], specs, base_path=req.base_path, changed=head_file.name)
+    head_projects = _load(loader, worlds["head"], specs)
+    base_mesh = build_mesh(base_projects)
+    head_mesh = build_mesh(head_projects, like=base_mesh)
 
     clock = time.monotonic()
     catalog = _catalogs(req.catalogs)
     from analysis.cache import LineageCache
-    from analysis.schema import mesh_lineage
+    from analysis.meshlineage import mesh_lineage
 
     cache = LineageCache(os.path.join(cache_dir, "lineage"))
     lin = {}
     for label, mesh in (("base", base_mesh), ("head", head_mesh)):
-        lin[label] = mesh_lineage(mesh.nodes, mesh.order(), mesh.dialect_of, catalog=catalog,
+        lin[label] = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, catalog=catalog,
                                   cache=cache, timeout_s=req.lineage_timeout_s)
     report.timings["lineage_s"] = round(time.monotonic() - clock, 3)
 
@@ -161,12 +163,12 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     report.changes = [_repo_relative(c, req.repo_subdir) for c in diff.changes]
 
     index = build_index(
-        [World(head_mesh, lin["head"].models, lin["head"].schemas),
-         World(base_mesh, lin["base"].models, lin["base"].schemas)],
+        [World(head_mesh, lin["head"].models, lin["head"].schemas, lin["head"].readers),
+         World(base_mesh, lin["base"].models, lin["base"].schemas, lin["base"].readers)],
         only={1: {n for n, node in base_mesh.nodes.items() if node.project != changed}},
     )
     node_seeds = _consumer_breaks(head_failures, base_mesh, diff.changes, changed, req.head.ref)
-    node_seeds.update(_recompiled(head_mesh, base_mesh, changed, head_failures))
+    node_seeds.update(_recompiled(head_mesh, base_mesh, changed, head_failures, lin))
     hits = propagate(index, diff.seeds, node_seeds=node_seeds)
     changed_ids = {c.node for c in diff.changes}
     _reader_reasons(report.changes, index, hits)
@@ -210,13 +212,14 @@ def _connected(changed: str, downstream: list[_Unit], report: Report) -> list[_U
     return [names[n] for n in order]
 
 
-def _load(results: dict[str, dbt.CompileResult], specs: dict[str, ProjectSpec], *,
+def _load(loader: ProjectLoader, results: dict[str, dbt.CompileResult], specs: dict[str, ProjectSpec], *,
           base_path: str | None = None, changed: str | None = None) -> list[Project]:
     projects = []
     for name, result in results.items():
         spec = specs[name]
         path = base_path if (name == changed and base_path) else spec.path
-        project = load_manifest(result.manifest_path, project_dir=os.path.abspath(path))
+        # skeletons of projects of this mesh are never used: their own manifest defines them
+        project = loader.load(result.manifest_path, project_dir=os.path.abspath(path), skip_injected=results)
         project.dialect = spec.dialect
         projects.append(project)
     return projects
@@ -281,23 +284,30 @@ def _consumer_breaks(failures: dict[str, str], base_mesh: Mesh, changes: list[Ch
         if not blamed:
             blamed = reading(touched) or reading({n for n, node in base_mesh.nodes.items() if node.project == changed})
         first = next((ln.strip() for ln in error.splitlines() if ln.strip() and "Error" not in ln), error.strip())
-        for node_id in blamed:
+        for node_id in sorted(blamed):
             cause = next((p for p in sorted(base_mesh.graph.predecessors(node_id)) if p in breaking), None) or \
                 next((p for p in sorted(base_mesh.graph.predecessors(node_id)) if p in touched), None)
             out[node_id] = ("breaking", f"{project} no longer compiles against {changed}@{ref}: {first}", cause)
     return out
 
 
-def _recompiled(head: Mesh, base: Mesh, changed: str, failures: dict[str, str]):
-    """Downstream models whose compiled SQL changes with the PR (e.g. a moved latest_version)."""
+def _recompiled(head: Mesh, base: Mesh, changed: str, failures: dict[str, str], lin: dict):
+    """Downstream models whose compiled SQL changes with the PR (e.g. a moved latest_version),
+    with the severity of the difference of their own lineage, base vs head."""
     out: dict[str, tuple[str, str]] = {}
     for node_id, node in head.nodes.items():
         if node.project == changed or node.project in failures or not node.is_sql or node.injected:
             continue
         before = base.nodes.get(node_id)
-        if before is not None and before.compiled_sql and node.compiled_sql and \
-                " ".join(before.compiled_sql.split()) != " ".join(node.compiled_sql.split()):
-            out[node_id] = ("changed", "its compiled SQL changes with this PR (an upstream ref now resolves elsewhere)")
+        if before is None or not before.compiled_sql or not node.compiled_sql or not sql_changed(before, node):
+            continue
+        found = diff_project({node_id: before}, {node_id: node}, lin["base"].models, lin["head"].models,
+                             lin["base"].schemas, lin["head"].schemas).changes
+        if not found or found[0].category == "metadata":
+            continue  # the same lineage: nothing it produces changes
+        severity = {"breaking": "breaking", "unknown": "unknown"}.get(found[0].category, "changed")
+        out[node_id] = (severity, "its compiled SQL changes with this PR (an upstream ref now resolves elsewhere): "
+                                  + "; ".join(found[0].reasons[:3]))
     return out
 
 
@@ -335,9 +345,9 @@ def _repo_relative(change: Change, subdir: str) -> Change:
 def _edges(nodes: set[str], head: Mesh, base: Mesh) -> list[list[str]]:
     edges: set[tuple[str, str]] = set()
     for mesh in (head, base):
-        for a, b in mesh.graph.edges:
-            if a in nodes and b in nodes:
-                edges.add((a, b))
+        for a in nodes:
+            if a in mesh.graph:
+                edges.update((a, b) for b in mesh.graph.successors(a) if b in nodes)
     return [list(e) for e in sorted(edges)]
 
 
@@ -355,7 +365,7 @@ class MeshState:
     """A mesh compiled as it is on disk (no base/head): for ``meshdiff lineage``."""
 
     mesh: Mesh
-    lineage: object  # analysis.schema.MeshLineage
+    lineage: object  # analysis.meshlineage.MeshLineage
     warnings: list[str] = field(default_factory=list)
 
 
@@ -380,10 +390,11 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
                                 hint="fix the error above and run again")
         results[unit.file.name] = result
         specs[unit.file.name] = unit.spec
-    mesh = build_mesh(_load(results, specs))
+    mesh = build_mesh(_load(ProjectLoader(), results, specs))
     from analysis.cache import LineageCache
-    from analysis.schema import mesh_lineage
+    from analysis.meshlineage import mesh_lineage
 
     cache = LineageCache(os.path.join(cache_dir, "lineage"))
-    lineage = mesh_lineage(mesh.nodes, mesh.order(), mesh.dialect_of, cache=cache, timeout_s=lineage_timeout_s)
+    lineage = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, cache=cache,
+                           timeout_s=lineage_timeout_s)
     return MeshState(mesh, lineage, scratch.warnings)

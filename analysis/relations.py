@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -44,12 +45,32 @@ EXTERNAL_READERS = frozenset({
 _QUOTES = {'"': '"', "`": "`", "[": "]"}
 
 
+_PART = r'"([^"]*)"|`([^`]*)`|\[([^\]]*)\]|([^."`\[\]\s]+)'
+#: a relation whose parts have no doubled quotes and no spaces: split with one regex
+_SIMPLE = re.compile(rf"(?:{_PART})(?:\.(?:{_PART}))*")
+_PARTS = re.compile(_PART)
+
+
 def split_relation(text: str) -> list[str]:
     """Split ``"db"."schema"."name"`` (or backticks, brackets, unquoted) into its parts.
 
     A single backticked part holding dots (BigQuery ```project.dataset.table```) is split too.
     Quotes are removed; case is kept.
     """
+    return list(_split(text))
+
+
+@lru_cache(maxsize=65536)
+def _split(text: str) -> tuple[str, ...]:
+    if _SIMPLE.fullmatch(text):
+        parts = [a or b or c or d for a, b, c, d in _PARTS.findall(text)]
+        if len(parts) == 1 and text.startswith("`") and "." in parts[0]:
+            parts = parts[0].split(".")
+        return tuple(parts)
+    return tuple(_split_slowly(text))
+
+
+def _split_slowly(text: str) -> list[str]:
     parts: list[str] = []
     buf: list[str] = []
     i, n = 0, len(text)
@@ -121,45 +142,44 @@ def _location_keys(text: str) -> list[TableKey]:
     return keys
 
 
+@lru_cache(maxsize=65536)
+def _text_keys(text: str, is_location: bool) -> tuple[TableKey, ...]:
+    """Keys under which a node's ``relation_name`` (or ``external_location``) is found."""
+    if "(" in text or text.strip().startswith("'") or is_location:
+        return tuple(_location_keys(text))
+    full = _rel_key(split_relation(text))
+    return full, ("rel", "", full[2], full[3]), ("rel", "", "", full[3])
+
+
 class TableResolver:
     """Maps table expressions of compiled SQL to node unique ids (see the module docstring)."""
 
     def __init__(self, entries: dict[TableKey, str]) -> None:
         #: every key -> node id (or the ambiguous marker); includes the shortened forms
         self._entries = entries
-        self._claims: dict[TableKey, list[str]] = {}
 
     @classmethod
     def from_nodes(cls, nodes: Iterable[Node]) -> TableResolver:
         """Index ``relation_name`` and ``external_location`` of every node."""
-        claims: dict[TableKey, list[tuple[bool, str]]] = {}
-
-        def claim(key: TableKey, node: Node) -> None:
-            entry = (node.injected, node.unique_id)
-            bucket = claims.setdefault(key, [])
-            if entry not in bucket:
-                bucket.append(entry)
-
+        claims: dict[TableKey, dict[str, bool]] = {}  # key -> {node id: injected}
         for node in nodes:
-            texts = [t for t in (node.relation_name, node.external_location) if t]
-            for text in dict.fromkeys(texts):
-                if "(" in text or text.strip().startswith("'") or text == node.external_location:
-                    for key in _location_keys(text):
-                        claim(key, node)
-                    continue
-                full = _rel_key(split_relation(text))
-                claim(full, node)
-                claim(("rel", "", full[2], full[3]), node)
-                claim(("rel", "", "", full[3]), node)
+            for text in {node.relation_name, node.external_location}:
+                if text:
+                    for key in _text_keys(text, text == node.external_location):
+                        bucket = claims.get(key)
+                        if bucket is None:
+                            claims[key] = {node.unique_id: node.injected}
+                        else:
+                            bucket[node.unique_id] = bucket.get(node.unique_id, True) and node.injected
         entries: dict[TableKey, str] = {}
         for key, bucket in claims.items():
-            ids = sorted({i for _, i in bucket})
-            if len(ids) > 1:  # a real node wins over dbt-loom skeletons of the same relation
-                ids = sorted({i for injected, i in bucket if not injected}) or ids
+            if len(bucket) == 1:
+                entries[key] = next(iter(bucket))
+                continue
+            # a real node wins over dbt-loom skeletons of the same relation
+            ids = sorted(i for i, injected in bucket.items() if not injected) or sorted(bucket)
             entries[key] = ids[0] if len(ids) == 1 else _AMBIGUOUS + "\0" + "\0".join(ids)
-        resolver = cls(entries)
-        resolver._claims = {k: sorted({i for _, i in v}) for k, v in claims.items()}
-        return resolver
+        return cls(entries)
 
     # -- keys ---------------------------------------------------------------------------
     @staticmethod

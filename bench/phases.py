@@ -36,7 +36,7 @@ from analysis.lineage import analyse
 from analysis.manifest import parse_manifest
 from analysis.mesh import Mesh, build_mesh
 from analysis.relations import TableResolver
-from analysis.schema import MeshLineage, mesh_lineage
+from analysis.meshlineage import MeshLineage, mesh_lineage
 from bench.naive import naive_lineage
 
 MeshFiles = dict[str, list[str]]  # project -> [manifest path, project dir]
@@ -324,7 +324,7 @@ def instrument_pipeline() -> Instrument:
     import analysis.manifest
     import analysis.mesh
     import analysis.pipeline as pipeline
-    import analysis.schema
+    import analysis.meshlineage
 
     inst = Instrument()
     inst.wrap(analysis.compile, "compile_project", "compile_project (cache hit)")
@@ -336,7 +336,7 @@ def instrument_pipeline() -> Instrument:
         inst.captured[name] = {"models": st.models, "parsed": st.parsed, "cache_hits": st.cache_hits,
                                "seconds": st.seconds, "trace_seconds": st.trace_seconds}
 
-    inst.wrap(analysis.schema, "mesh_lineage", per_call=["mesh_lineage (base)", "mesh_lineage (head)"],
+    inst.wrap(analysis.meshlineage, "mesh_lineage", per_call=["mesh_lineage (base)", "mesh_lineage (head)"],
               capture=lineage_stats)
     inst.wrap(analysis.mesh.Mesh, "order", "Mesh.order")
     for name, value in sorted(vars(pipeline).items()):

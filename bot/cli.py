@@ -255,7 +255,7 @@ def cmd_lineage(args) -> int:
                          lineage_timeout_s=args.lineage_timeout)
     for warning in state.warnings:
         print(f"meshdiff: {warning}", file=sys.stderr)
-    index = build_index([World(state.mesh, state.lineage.models, state.lineage.schemas)])
+    index = build_index([World(state.mesh, state.lineage.models, state.lineage.schemas, state.lineage.readers)])
     if args.column:
         result = {}
         for spec in args.column:

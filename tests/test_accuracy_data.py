@@ -54,7 +54,7 @@ def _predict(cache_dir: Path):
     state = mesh_at_rest(ProjectSpec(str(EXAMPLES / "shop")),
                          [ProjectSpec(str(EXAMPLES / "finance")), ProjectSpec(str(EXAMPLES / "exec_reporting"))],
                          cache_dir=str(cache_dir))
-    index = build_index([World(state.mesh, state.lineage.models, state.lineage.schemas)])
+    index = build_index([World(state.mesh, state.lineage.models, state.lineage.schemas, state.lineage.readers)])
     tables = {_relation_table(n.relation_name): n for n in state.mesh.nodes.values()
               if n.resource_type in ("model", "seed") and n.relation_name and not n.injected}
     return state, index, tables

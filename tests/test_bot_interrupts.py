@@ -7,7 +7,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 import bot.tasks  # noqa: F401  (registers the interrupt, as the worker does)
 from analysis import errors, lineage
 from analysis.nodes import Node
-from analysis.schema import mesh_lineage
+from analysis.meshlineage import mesh_lineage
 
 SQL = "select id, upper(name) as name from main.customers"
 

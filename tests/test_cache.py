@@ -8,7 +8,7 @@ from analysis.cache import LineageCache, default_cache_dir, lineage_from_json, l
 from analysis.lineage import analyse
 from analysis.nodes import DeclaredColumn, Node
 from analysis.relations import TableResolver
-from analysis.schema import mesh_lineage
+from analysis.meshlineage import mesh_lineage
 
 SRC = "source.shop.raw.customers"
 STG = "model.shop.stg_customers"
@@ -91,7 +91,9 @@ def test_corrupt_files_are_ignored_and_rewritten(tmp_path):
     assert again.stats.parsed == 4 and cache.stats.corrupt >= 4
     for path in cache_files(tmp_path):
         with open(path) as handle:
-            json.load(handle)  # rewritten, valid
+            text = handle.read()
+        for line in text.split("\n") if path.endswith(".jsonl") else [text]:
+            json.loads(line)  # rewritten, valid
     assert run(build(), LineageCache(str(tmp_path))).stats.parsed == 0
 
 
@@ -101,8 +103,28 @@ def test_malformed_record_is_a_miss_not_a_crash(tmp_path):
         if os.sep + "lineage" + os.sep in path:
             with open(path, "w") as handle:
                 json.dump({"format": 1, "columns": "nope"}, handle)
+        elif os.sep + "packs" + os.sep in path:
+            os.unlink(path)
     cache = LineageCache(str(tmp_path))
     assert run(build(), cache).stats.parsed == 4 and cache.stats.corrupt == 4
+
+
+def test_a_damaged_record_in_a_pack_is_traced_again(tmp_path):
+    cold = run(build(), LineageCache(str(tmp_path)))
+    for path in cache_files(tmp_path):
+        if os.sep + "packs" + os.sep in path:
+            with open(path) as handle:
+                lines = handle.read().split("\n")
+            lines[2::2] = ["x" * len(line) for line in lines[2::2]]  # every lineage line, same length
+            with open(path, "w") as handle:
+                handle.write("\n".join(lines))
+        elif os.sep + "lineage" + os.sep in path:
+            os.unlink(path)
+    cache = LineageCache(str(tmp_path))
+    again = run(build(), cache)
+    assert again.stats.parsed == 0  # records are decoded lazily: the damage shows on use...
+    assert again.models == cold.models and again.schemas == cold.schemas  # ...and is traced again
+    assert cache.stats.corrupt == 4
 
 
 def test_timeouts_are_not_cached(tmp_path):
@@ -149,3 +171,59 @@ def test_json_round_trip_keeps_everything():
     for lineage in out.models.values():
         assert lineage_from_json(json.loads(json.dumps(lineage_to_json(lineage)))) == lineage
         assert list(lineage_from_json(lineage_to_json(lineage)).columns) == list(lineage.columns)
+
+
+def drop_per_model_files(directory):
+    """Leave only the packs: what a run then finds came from them."""
+    for path in cache_files(directory):
+        if os.sep + "packs" + os.sep not in path:
+            os.unlink(path)
+
+
+def test_one_pack_per_project_serves_a_whole_warm_run(tmp_path):
+    cold = run(build(), LineageCache(str(tmp_path)))
+    packs = [p for p in cache_files(tmp_path) if p.endswith(".jsonl")]
+    assert len(packs) == 2  # shop and finance
+    drop_per_model_files(tmp_path)
+    cache = LineageCache(str(tmp_path))
+    warm = run(build(), cache)
+    assert warm.stats.parsed == 0 and cache.stats.packs_read == 2 and cache.stats.disk_hits == 4
+    assert warm.models == cold.models and warm.schemas == cold.schemas
+
+
+def test_a_pack_keeps_the_records_of_both_worlds(tmp_path):
+    """finance's nodes are the same in both worlds, but customer_facts reads dim, whose schema
+    differs in the head: finance's one pack holds its records against both."""
+    def head():
+        nodes = build()
+        nodes[DIM].compiled_sql = f"select customer_id, name, email from {rel('stg_customers')}"
+        return nodes
+
+    run(build(), LineageCache(str(tmp_path)))
+    assert run(head(), LineageCache(str(tmp_path))).stats.parsed == 2  # dim, and fact which reads it
+    drop_per_model_files(tmp_path)
+    fresh = LineageCache(str(tmp_path))
+    assert run(head(), fresh).stats.parsed == 0 and run(build(), fresh).stats.parsed == 0
+
+
+def test_the_second_world_reuses_unchanged_nodes_without_looking_them_up(tmp_path):
+    """The head world of an analysis shares the base's node objects where nothing changed: those
+    are taken as they are, only the changed node and readers of a changed schema are redone."""
+    cache = LineageCache(str(tmp_path))
+    base = build()
+    before = run(base, cache)
+    hits = cache.stats.hits
+    head = dict(base)
+    head[STG] = build(f"select id as customer_id, name, email, 1 as flag from {rel('raw_customers')}")[STG]
+    again = run(head, cache)
+    assert again.stats.parsed == 2  # stg (new SQL) and dim (reads stg, whose schema changed)
+    assert again.stats.cache_hits == 2 and cache.stats.hits == hits  # fact and other: taken, not looked up
+    assert again.models[FACT] == before.models[FACT] and again.schemas[OTHER] == before.schemas[OTHER]
+
+
+def test_readers_include_a_table_read_without_a_ref(tmp_path):
+    """A model reading another's relation by name (no ref, so no graph edge) is still a reader."""
+    nodes = build()
+    out = run(nodes, LineageCache(persist=False))
+    assert out.readers[DIM] == {FACT} and out.readers[STG] == {DIM}
+    assert out.readers[SRC] == {STG, OTHER}  # every node here reads by relation name: no depends_on at all

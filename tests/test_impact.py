@@ -109,3 +109,16 @@ def test_reachable_columns_counts_values_and_row_shaping():
     assert reachable_columns(index, ColumnRef(ORDERS, "status")) == sorted([
         f"{REVENUE}.day", f"{REVENUE}.total", f"{STAR}.status", f"{KPI}.total", DASH, f"{OPAQUE}.x",
     ])
+
+
+def test_reachable_columns_go_through_a_model_whose_lineage_and_columns_are_unknown():
+    """orders.status -> opaque (unparseable, no known columns) -> reader.y: the walk goes on, as
+    the impact analysis does; it must not stop at the opaque model."""
+    w = world()
+    reader = "model.exec.reader"
+    exec_ = w.mesh.projects["exec"]
+    exec_.nodes[reader] = Node(reader, "exec", "reader", "model", depends_on=(OPAQUE,))
+    w = World(build_mesh(list(w.mesh.projects.values())), {**w.lineage, reader: ModelLineage(
+        reader, columns={"y": (up(OPAQUE, "x", "derived"),)})}, {**w.schemas, OPAQUE: {}, reader: {"y": None}})
+    reached = reachable_columns(build_index([w]), ColumnRef(ORDERS, "status"))
+    assert OPAQUE in reached and f"{reader}.y" in reached

@@ -5,7 +5,8 @@ import pytest
 
 from analysis.columns import ColumnRef
 from analysis.nodes import DeclaredColumn, Node
-from analysis.schema import mesh_lineage, seed_schema
+from analysis.meshlineage import mesh_lineage
+from analysis.schema import seed_schema
 
 SEED = "seed.shop.raw_orders"
 SRC = "source.shop.raw.customers"
