@@ -20,6 +20,7 @@ import networkx as nx
 from analysis import compile as dbt
 from analysis.diff import diff_project, sql_changed
 from analysis.errors import AnalysisError
+from analysis.gcpause import gc_session
 from analysis.impact import World, build_index, failing_nodes, impacts_from_hits, propagate
 from analysis.mesh import Mesh, build_mesh
 from analysis.nodes import Project
@@ -63,7 +64,8 @@ def analyze(req: AnalysisRequest) -> Report:
     report = Report(changed_project=req.changed.name or os.path.basename(req.changed.path.rstrip("/")),
                     base=req.base, head=req.head)
     try:
-        _analyze(req, report)
+        with gc_session():
+            _analyze(req, report)
     except AnalysisError as exc:
         report.errors.append(str(exc))
     return decide(report, req.policy)
