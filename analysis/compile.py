@@ -143,9 +143,25 @@ def content_key(project: DbtProjectFile, upstream_keys: dict[str, str], extra: s
                 digest.update(b"missing")
     for rel in _project_files(project.path):
         digest.update(f"file {rel}\n".encode())
-        with open(os.path.join(project.path, rel), "rb") as handle:
-            digest.update(hashlib.sha256(handle.read()).digest())
+        digest.update(_file_digest(os.path.join(project.path, rel)))
     return digest.hexdigest()
+
+
+_digests: dict[tuple[str, int, int, int], bytes] = {}
+
+
+def _file_digest(path: str) -> bytes:
+    """sha256 of a file's content, remembered for the process by (path, inode, size, mtime):
+    an analysis keys each downstream project twice (against the base and the head)."""
+    info = os.stat(path)
+    stamp = (path, info.st_ino, info.st_size, info.st_mtime_ns)
+    found = _digests.get(stamp)
+    if found is None:
+        if len(_digests) > 200_000:  # a long-lived worker sees many checkouts: forget, never grow
+            _digests.clear()
+        with open(path, "rb") as handle:
+            found = _digests[stamp] = hashlib.sha256(handle.read()).digest()
+    return found
 
 
 def _project_files(root: str) -> list[str]:

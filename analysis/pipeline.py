@@ -176,7 +176,11 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     _reader_reasons(report.changes, index, hits)
     report.impacts = impacts_from_hits(hits, head_mesh, base_mesh, exclude=changed_ids)
     report.edges = _edges(changed_ids | {i.node for i in report.impacts}, head_mesh, base_mesh)
-    report.warnings += _lineage_warnings(lin["head"].models, head_mesh, changed_ids | {i.node for i in report.impacts})
+    # a model reading a column this change removes cannot be traced at head: that is the breaking
+    # impact already reported, not a separate lineage problem
+    explained = {i.node for i in report.impacts if i.severity == "breaking"}
+    report.warnings += _lineage_warnings(lin["head"].models, head_mesh,
+                                         changed_ids | {i.node for i in report.impacts} - explained)
     for project, error in head_failures.items():
         report.warnings.append(f"{project} no longer compiles against {changed}@{req.head.ref}:\n{error}")
     report.timings["impact_s"] = round(time.monotonic() - clock, 3)
