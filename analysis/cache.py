@@ -119,6 +119,7 @@ class LineageCache:
         self._records: dict[str, Record] = {}
         #: pack address -> its entries on disk (read or written by this object); [] when missing
         self._packs: dict[str, list[tuple[str, Record]]] = {}
+        self._by_node: dict[str, dict[str, list[Record]]] = {}
         #: memos of :func:`analysis.meshlineage.mesh_lineage` across the worlds of one analysis
         #: (which share unchanged node objects); never persisted
         self.memo: dict = {}
@@ -187,9 +188,13 @@ class LineageCache:
         """The record under ``key`` from memory or a pack read before; counts the hit."""
         record = self._records.get(key)
         if record is not None:
-            self._count(record.origin == "disk")
-            record.origin = "used"
+            self.took(record)
         return record
+
+    def took(self, record: Record) -> None:
+        """Count a hit on ``record`` (from disk the first time it is used)."""
+        self._count(record.origin == "disk")
+        record.origin = "used"
 
     def keep(self, record: Record) -> None:
         self._records.setdefault(record.key, record)
@@ -213,6 +218,15 @@ class LineageCache:
         for _, record in entries:
             self.keep(record)
 
+    def pack_records(self, address: str, node_id: str) -> list[Record]:
+        """The records the pack ``address`` (read or written before) holds for ``node_id``."""
+        by_node = self._by_node.get(address)
+        if by_node is None:
+            by_node = self._by_node[address] = {}
+            for entry_node, record in self._packs.get(address) or ():
+                by_node.setdefault(entry_node, []).append(record)
+        return by_node.get(node_id, [])
+
     def store_pack(self, address: str, records: list[tuple[str, Record]]) -> None:
         """Make the pack ``address`` hold ``records``: written when it has records the file
         lacks, keeping up to :data:`PACK_VARIANTS` earlier records per node (a project's
@@ -233,6 +247,7 @@ class LineageCache:
                 per_node[node_id] += 1
         if write_pack(self._pack_path(address), merged):
             self._packs[address] = merged
+            self._by_node.pop(address, None)
             self.stats.packs_written += 1
         else:
             self.stats.write_errors += 1

@@ -33,6 +33,10 @@ class Mesh:
         same manifests, but ties follow the manifests' order rather than ids)."""
         return list(self.topological) if self.topological else list(nx.topological_sort(self.graph))
 
+    def digests(self) -> dict[str, str]:
+        """Project -> the content digest of its own nodes, where known (:mod:`analysis.snapshot`)."""
+        return {name: p.digest for name, p in self.projects.items() if p.digest}
+
     def project_of(self, node_id: str) -> Project | None:
         node = self.nodes.get(node_id)
         return self.projects.get(node.project) if node else None

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from analysis.cache import LineageCache, lineage_key, sql_key, table_inputs
 from analysis.columns import ModelLineage
 from analysis.gcpause import gc_paused, gc_resumed
-from analysis.lineage import analyse
+from analysis.lineage import ALGORITHM_VERSION, analyse
 from analysis.nodes import Node
 from analysis.packs import EMPTY_FINGERPRINT, Record, pack_address, schema_fingerprint
 from analysis.relations import TableResolver
@@ -106,14 +106,20 @@ class MeshLineage:
 
 def mesh_lineage(nodes: Mapping[str, Node], order: Sequence[str], dialect_of: Callable[[Node], str], *,
                  catalog: Mapping[str, Mapping[str, str | None]] | None = None,
-                 cache: LineageCache | None = None, timeout_s: float = 10.0) -> MeshLineage:
-    """Schemas and lineage of every node of the mesh (see the module docstring)."""
-    return _Run(nodes, dialect_of, catalog, cache, timeout_s).run(order)
+                 cache: LineageCache | None = None, timeout_s: float = 10.0,
+                 digests: Mapping[str, str] | None = None) -> MeshLineage:
+    """Schemas and lineage of every node of the mesh (see the module docstring).
+
+    ``digests``: project -> :attr:`~analysis.nodes.Project.digest`, when known: its pack is then
+    found without hashing each of its nodes."""
+    return _Run(nodes, dialect_of, catalog, cache, timeout_s, digests or {}).run(order)
 
 
 class _Run:
-    def __init__(self, nodes, dialect_of, catalog, cache: LineageCache | None, timeout_s: float) -> None:
+    def __init__(self, nodes, dialect_of, catalog, cache: LineageCache | None, timeout_s: float,
+                 digests: Mapping[str, str]) -> None:
         self.nodes = nodes
+        self.digests = digests
         dialects: dict[str, str] = {}  # per project: dialect_of is the same for all its nodes
         self.dialect_of = lambda node: dialects.get(node.project) or dialects.setdefault(node.project, dialect_of(node))
         self.catalog = catalog or {}
@@ -122,8 +128,10 @@ class _Run:
         self.out = MeshLineage()
         self.stats = self.out.stats
         self.tables: TableResolver | None = None
-        #: node -> (sql key or None, own key) for seeds and SQL nodes with SQL
+        #: node -> (sql key or None, own key) for seeds and SQL nodes with SQL (computed when needed)
         self.own: dict[str, tuple[str | None, str]] = {}
+        #: project -> the address of its pack
+        self.pack_of: dict[str, str] = {}
         #: node -> its record (what the packs are written from); timed-out nodes have none
         self.records: dict[str, Record] = {}
         #: id(node) -> what the node's result was computed from in a previous world of the same
@@ -136,7 +144,7 @@ class _Run:
         ids = [i for i in order if i in self.nodes] + sorted(i for i in self.nodes if i not in seen)
         with gc_paused():
             self.tables = _resolver(self.nodes, self.cache)
-            packs = self._own_keys(ids)
+            packs = self._packs(ids)
             if self.cache is not None:
                 for address in packs:
                     self.cache.load_pack(address)
@@ -148,35 +156,55 @@ class _Run:
         return self.out
 
     # -- keys -------------------------------------------------------------------------------
-    def _own_keys(self, ids: list[str]) -> dict[str, list[str]]:
-        """Own key of every seed and SQL node; pack address -> its node ids."""
-        by_project: dict[str, list[tuple[str, str]]] = {}
-        memo = self.cache.memo.setdefault("own", {}) if self.cache is not None else {}
+    def _packs(self, ids: list[str]) -> dict[str, list[str]]:
+        """Pack address -> the node ids (seeds and models with SQL) of the project it holds.
+
+        A project's pack is named by its :attr:`~analysis.nodes.Project.digest` when known,
+        else by the own keys of all its nodes; either way, equal names, equal node contents."""
+        by_project: dict[str, list[str]] = {}
         for node_id in ids:
             node = self.nodes[node_id]
-            if node.resource_type != "seed" and not (node.is_sql and _has_sql(node)):
-                continue
-            dialect = self.dialect_of(node)
-            entry = self.catalog.get(node_id)
-            inputs = (node.compiled_sql, node.columns, node.contract_enforced, node.seed_path, node.checksum,
-                      node.seed_column_types, dialect, entry)
-            known = memo.get(id(node))
-            if known is not None and known[0] is node and known[1] == inputs:
-                sk, own = known[2]
+            if node.resource_type == "seed" or (node.is_sql and _has_sql(node)):
+                by_project.setdefault(node.project, []).append(node_id)
+        out = {}
+        for project, node_ids in by_project.items():
+            digest = self.digests.get(project)
+            if digest:
+                dialect = self.dialect_of(self.nodes[node_ids[0]])
+                catalog = sorted((n, repr(self.catalog[n])) for n in node_ids if n in self.catalog)
+                address = _hash(f"digest\0{project}\0{digest}\0{dialect}\0{ALGORITHM_VERSION}\0{catalog!r}")
             else:
-                if node.resource_type == "seed":
-                    header = csv_header(node.seed_path) if node.seed_path else None
-                    sk, head = None, repr(["seed", dialect, header, node.checksum,
-                                           sorted(node.seed_column_types.items())])
-                else:
-                    sk = sql_key(node.compiled_sql, dialect)
-                    head = "sql\0" + sk
-                columns = repr([(k, c.data_type) for k, c in node.columns.items()]) if node.columns else ""
-                own = _hash(f"{head}\0{node.contract_enforced}\0{columns}\0{entry!r}")
-                memo[id(node)] = (node, inputs, (sk, own))
-            self.own[node_id] = (sk, own)
-            by_project.setdefault(node.project, []).append((node_id, own))
-        return {pack_address(project, pairs): [p for p, _ in pairs] for project, pairs in by_project.items()}
+                address = pack_address(project, ((n, self._own(self.nodes[n])[1]) for n in node_ids))
+            self.pack_of[project] = address
+            out[address] = node_ids
+        return out
+
+    def _own(self, node: Node) -> tuple[str | None, str]:
+        """(sql key, own key) of a seed or a model with SQL: what its result depends on besides
+        the tables it reads."""
+        found = self.own.get(node.unique_id)
+        if found is not None:
+            return found
+        memo = self.cache.memo.setdefault("own", {}) if self.cache is not None else {}
+        dialect = self.dialect_of(node)
+        entry = self.catalog.get(node.unique_id)
+        inputs = (node.compiled_sql, node.columns, node.contract_enforced, node.seed_path, node.checksum,
+                  node.seed_column_types, dialect, entry)
+        known = memo.get(id(node))
+        if known is not None and known[0] is node and known[1] == inputs:
+            found = known[2]
+        else:
+            if node.resource_type == "seed":
+                header = csv_header(node.seed_path) if node.seed_path else None
+                sk, head = None, repr(["seed", dialect, header, node.checksum, sorted(node.seed_column_types.items())])
+            else:
+                sk = sql_key(node.compiled_sql, dialect)
+                head = "sql\0" + sk
+            columns = repr([(k, c.data_type) for k, c in node.columns.items()]) if node.columns else ""
+            found = (sk, _hash(f"{head}\0{node.contract_enforced}\0{columns}\0{entry!r}"))
+            memo[id(node)] = (node, inputs, found)
+        self.own[node.unique_id] = found
+        return found
 
     # -- one node ---------------------------------------------------------------------------
     def _visit(self, node_id: str) -> None:
@@ -193,7 +221,7 @@ class _Run:
             record, inputs = last[5], last[4]
             if last[6]:
                 self.records[node_id] = record
-            self.stats.cache_hits += node_id in self.own and node.is_sql
+            self.stats.cache_hits += node.is_sql and _has_sql(node)
         else:
             inputs = []
             if node.resource_type == "seed":
@@ -202,7 +230,7 @@ class _Run:
                 schema = self._with_catalog(node_id, {n: normalize_type(c.data_type, dialect)
                                                       for n, c in node.columns.items()}, dialect)
                 record = Record("", schema_fingerprint(schema), None, schema=schema)
-            elif node_id in self.own:
+            elif _has_sql(node):
                 record, resolved = self._model(node, dialect)
                 inputs = [(i, fingerprints.get(i, EMPTY_FINGERPRINT)) for _, i, _ in resolved if i is not None]
             else:
@@ -219,7 +247,7 @@ class _Run:
         fingerprints[node_id] = record.fingerprint
 
     def _seed(self, node: Node, dialect: str) -> Record:
-        key = self.own[node.unique_id][1]
+        key = self._own(node)[1]
         record = self.cache.record(key) if self.cache is not None else None
         if record is None:
             schema = self._with_catalog(node.unique_id, seed_schema(node, dialect, self.stats), dialect)
@@ -232,24 +260,29 @@ class _Run:
     def _model(self, node: Node, dialect: str) -> tuple[Record, list]:
         """The record of a model with SQL, and its :func:`~analysis.cache.table_inputs`."""
         node_id = node.unique_id
-        sk, own = self.own[node_id]
         cache = self.cache
+        if cache is not None:
+            # the project's pack holds this node's content: a record traced against the same inputs is it
+            for record in cache.pack_records(self.pack_of.get(node.project, ""), node_id):
+                if record.reads is not None and record.inputs is not None:
+                    inputs = self._inputs(record.reads)
+                    if inputs == record.inputs:
+                        cache.took(record)
+                        self.stats.cache_hits += 1
+                        self.records[node_id] = record
+                        return record, inputs
+        sk, own = self._own(node)
         reads = cache.reads(sk) if cache is not None else None
         lineage = None
         if reads is not None:
             inputs = self._inputs(reads)
-            last = cache.memo.setdefault("inputs", {}).get(own)  # the same node in another world
-            if last is not None and last[0] == inputs:
-                record = cache.record(last[1])
-            else:
-                lk = lineage_key(sk, inputs)
-                record = cache.record(_hash(own + lk))
+            lk = lineage_key(sk, inputs)
+            record = cache.record(_hash(own + lk))
             if record is not None:
-                cache.memo["inputs"][own] = (inputs, record.key)
+                record.inputs = inputs
                 self.stats.cache_hits += 1
                 self.records[node_id] = record
                 return record, inputs
-            lk = lineage_key(sk, inputs)
             lineage = cache.lineage(lk, node_id)
         if lineage is not None:
             self.stats.cache_hits += 1
@@ -271,12 +304,11 @@ class _Run:
                 cache.store(sk, lk, result)
         schema = self._with_catalog(node_id, model_schema(node, lineage, dialect), dialect)
         record = Record(_hash(own + lk), schema_fingerprint(schema), lineage.status, sql_key=sk, reads=reads,
-                        schema=schema, lineage=lineage)
+                        schema=schema, lineage=lineage, inputs=inputs)
         if not timed_out:
             self.records[node_id] = record
             if cache is not None:
                 cache.keep(record)
-                cache.memo.setdefault("inputs", {})[own] = (inputs, record.key)
         return record, inputs
 
     def _without_sql(self, node: Node, dialect: str) -> Record:

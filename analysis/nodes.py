@@ -94,6 +94,9 @@ class Project:
     manifest_path: str = ""
     #: user-level dialect override (``None``: derive from ``adapter_type``)
     dialect: str | None = None
+    #: content hash of the project's own nodes (set by :mod:`analysis.snapshot`); equal
+    #: digests, equal nodes, whatever compile produced them
+    digest: str | None = None
 
     def own_nodes(self) -> dict[str, Node]:
         """Nodes this project defines (not injected from upstream manifests)."""

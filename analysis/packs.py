@@ -13,7 +13,7 @@ contents; records inside are still checked one by one against their keys, so a p
 for a project whose upstream changed still serves every record whose inputs did not.
 
 File layout (JSON lines): line 0 is the index ``{"format", "size", "entries": [[node, key,
-fp, status, sql_key, reads, schema start, schema end, lineage end], ...]}``; then, for each
+fp, status, sql_key, reads, inputs, schema start, schema end, lineage end], ...]}``; then, for each
 entry, a line with its schema (``[[column, type], ...]``) and a line with its lineage
 (:func:`lineage_to_json`, or ``null``), at the byte offsets the index gives, so a reader
 decodes the index alone and slices out the few records it needs. Written atomically (temp
@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from analysis.columns import ColumnRef, ModelLineage, Upstream
 from analysis.files import write_atomically
 
-FORMAT = 2
+FORMAT = 3
 #: version of the JSON form of a lineage (:func:`lineage_to_json`)
 LINEAGE_FORMAT = 1
 
@@ -52,18 +52,21 @@ class Record:
     content (memory-mapped: the file may be replaced on disk, the mapping keeps what was
     read), copied out only when decoded or written again."""
 
-    __slots__ = ("key", "fingerprint", "status", "sql_key", "reads", "_schema", "_schema_raw",
+    __slots__ = ("key", "fingerprint", "status", "sql_key", "reads", "inputs", "_schema", "_schema_raw",
                  "_lineage", "_lineage_raw", "origin")
 
     def __init__(self, key: str, fingerprint: str, status: str | None, *, sql_key: str | None = None,
                  reads: list | None = None, schema: dict | None = None,
                  lineage: ModelLineage | None = None, schema_raw=None, lineage_raw=None,
-                 origin: str = "new") -> None:
+                 origin: str = "new", inputs: list[tuple] | None = None) -> None:
         self.key = key
         self.fingerprint = fingerprint
         self.status = status
         self.sql_key = sql_key
         self.reads = reads
+        #: a model's tables as they resolved, with the schema fingerprints it was traced against
+        #: (:func:`analysis.cache.table_inputs`)
+        self.inputs = inputs
         self._schema = schema
         self._schema_raw = schema_raw
         self._lineage = lineage
@@ -128,9 +131,10 @@ def read_pack(path: str) -> list[tuple[str, Record]] | None:
         if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("size") != size:
             return None
         out = []
-        for node_id, key, fp, status, sql_key, reads, s0, s1, l1 in index["entries"]:
+        for node_id, key, fp, status, sql_key, reads, inputs, s0, s1, l1 in index["entries"]:
             out.append((str(node_id), Record(
                 str(key), str(fp), status, sql_key=sql_key, reads=reads,
+                inputs=[(tuple(k), n, x) for k, n, x in inputs] if inputs is not None else None,
                 schema_raw=(content, s0, s1), lineage_raw=(content, s1 + 1, l1), origin="disk")))
         return out
     except FileNotFoundError:
@@ -149,7 +153,8 @@ def write_pack(path: str, records: list[tuple[str, Record]]) -> bool:
         spans.append((offset, offset + len(schema), offset + len(schema) + 1 + len(lineage)))
         body += [schema, lineage]
         offset += len(schema) + len(lineage) + 2
-    rows = [[node_id, r.key, r.fingerprint, r.status, r.sql_key, r.reads] for node_id, r in records]
+    rows = [[node_id, r.key, r.fingerprint, r.status, r.sql_key, r.reads,
+             [[list(k), n, x] for k, n, x in r.inputs] if r.inputs is not None else None] for node_id, r in records]
     text = b"\n".join(body)
     # the index gives absolute offsets, so its own length must be known: iterate to a fixed point
     base = 0

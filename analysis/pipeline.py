@@ -153,6 +153,7 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     lin = {}
     for label, mesh in (("base", base_mesh), ("head", head_mesh)):
         lin[label] = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, catalog=catalog,
+                                  digests=mesh.digests(),
                                   cache=cache, timeout_s=req.lineage_timeout_s)
     report.timings["lineage_s"] = round(time.monotonic() - clock, 3)
 
@@ -401,6 +402,6 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
     from analysis.meshlineage import mesh_lineage
 
     cache = LineageCache(os.path.join(cache_dir, "lineage"))
-    lineage = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, cache=cache,
+    lineage = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, cache=cache, digests=mesh.digests(),
                            timeout_s=lineage_timeout_s)
     return MeshState(mesh, lineage, scratch.warnings)

@@ -13,6 +13,8 @@ a *snapshot* next to the manifest the first time and reads the snapshot afterwar
   own nodes, then the dbt-loom skeletons grouped by the project that owns them. A skeleton
   whose owner is itself in the mesh is never used (the owner's manifest defines the node),
   so those lines are skipped without being decoded (``skip_injected``).
+- **Digest:** the header carries a hash of the own node lines (:attr:`Project.digest`): the
+  lineage cache finds a project's records by it, whichever compile produced the nodes.
 - **Sharing:** a line already seen by the same :class:`ProjectLoader` gives the node built
   from it: the base and the head of a project, or a consumer compiled against both, share
   every unchanged node (and the analysis recognises them as unchanged by identity).
@@ -25,6 +27,7 @@ a *snapshot* next to the manifest the first time and reads the snapshot afterwar
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -35,7 +38,7 @@ from analysis.gcpause import gc_paused
 from analysis.manifest import load_manifest
 from analysis.nodes import DeclaredColumn, Node, Project
 
-FORMAT = 3
+FORMAT = 4
 _FIELDS = tuple(f.name for f in fields(Node))
 _COLUMNS = _FIELDS.index("columns")
 _SEED_PATH = _FIELDS.index("seed_path")
@@ -90,7 +93,7 @@ class ProjectLoader:
             start += count
         return Project(name=header["name"], adapter_type=header["adapter_type"], nodes=nodes,
                        groups={k: tuple(v) for k, v in header["groups"].items()},
-                       project_dir=project_dir, manifest_path=manifest_path)
+                       project_dir=project_dir, manifest_path=manifest_path, digest=header["digest"])
 
     def _node(self, line: bytes, project_dir: str) -> Node:
         known = self._rows.get(line)
@@ -127,7 +130,8 @@ def encode(project: Project, stamp: list[int]) -> list[bytes]:
             own.append(_dumps(row))
     header = {"format": FORMAT, "fields": list(_FIELDS), "manifest": stamp, "name": project.name,
               "adapter_type": project.adapter_type, "groups": {k: list(v) for k, v in project.groups.items()},
-              "own": len(own), "injected": [[owner, len(rows)] for owner, rows in injected.items()]}
+              "own": len(own), "injected": [[owner, len(rows)] for owner, rows in injected.items()],
+              "digest": hashlib.sha256(b"\n".join(own)).hexdigest()}
     return [_dumps(header), *own, *(line for rows in injected.values() for line in rows)]
 
 

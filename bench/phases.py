@@ -1,9 +1,9 @@
 """The measured phases of the benchmark. ``bench.run`` runs each in a fresh process.
 
 Every phase takes a mesh *on disk* (``{project: [manifest.json path, project dir]}``), so
-the synthetic meshes and the example projects go through the same code: ``json.load`` +
-:func:`analysis.manifest.parse_manifest` (what :func:`analysis.manifest.load_manifest`
-does, split in two to time both), :func:`analysis.mesh.build_mesh`, then the phase's work.
+the synthetic meshes and the example projects go through the same code as the analysis:
+:class:`analysis.snapshot.ProjectLoader` (the manifest parsed once, then its snapshot),
+:func:`analysis.mesh.build_mesh`, then the phase's work.
 Each returns a plain dict (JSON-able) of seconds, counts and memory:
 
 - ``rss_mb``: peak resident set size of the process (``getrusage`` ``ru_maxrss``), which
@@ -33,7 +33,7 @@ from contextlib import contextmanager
 
 from analysis.cache import LineageCache
 from analysis.lineage import analyse
-from analysis.manifest import parse_manifest
+from analysis.snapshot import ProjectLoader, snapshot_path
 from analysis.mesh import Mesh, build_mesh
 from analysis.relations import TableResolver
 from analysis.meshlineage import MeshLineage, mesh_lineage
@@ -94,23 +94,18 @@ class Phases:
         return sum(self.seconds.values())
 
 
-def _read_json(path: str):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 def load_world(files: MeshFiles, timer: Phases, prefix: str = "") -> list:
-    """``load_manifest`` for every project, with ``json.load`` and ``parse_manifest`` timed apart."""
-    with timer(f"{prefix}read manifests (json.load)"):
-        raw = {p: _read_json(path) for p, (path, _) in files.items()}
-    with timer(f"{prefix}parse_manifest"):
-        projects = [parse_manifest(raw[p], source=path, project_dir=os.path.abspath(d)) for p, (path, d) in files.items()]
-    del raw
-    return projects
+    """Every project, as the analysis loads it (:class:`analysis.snapshot.ProjectLoader`): the
+    first time the manifest is parsed (``json.load`` + ``parse_manifest``) and its snapshot
+    written; later the snapshot is read."""
+    fresh = any(not os.path.exists(snapshot_path(path)) for path, _ in files.values())
+    loader = ProjectLoader()
+    with timer(f"{prefix}parse manifests, write snapshots" if fresh else f"{prefix}load snapshots"):
+        return [loader.load(path, project_dir=os.path.abspath(d), skip_injected=files) for path, d in files.values()]
 
 
 def _lineage(mesh: Mesh, order: list[str], cache: LineageCache | None) -> MeshLineage:
-    return mesh_lineage(mesh.nodes, order, mesh.dialect_of, cache=cache)
+    return mesh_lineage(mesh.nodes, order, mesh.dialect_of, cache=cache, digests=mesh.digests())
 
 
 def _statuses(lin: MeshLineage) -> dict[str, int]:
@@ -239,7 +234,8 @@ class Instrument:
     """Exclusive ("self") wall time and GC time of chosen functions, while they run for real.
 
     Each wrapped function's time excludes the time of wrapped functions it calls
-    (``load_manifest`` minus ``parse_manifest`` is the file read and ``json.load``); GC
+    (``load_manifest``, when a manifest has no snapshot yet, minus ``parse_manifest`` is the file
+    read and ``json.load``); GC
     pauses are charged to the innermost wrapped function running. What no wrapped function
     covers is ``(pipeline glue)``. Missing names (the pipeline changed) are listed, not fatal.
     """

@@ -227,3 +227,22 @@ def test_readers_include_a_table_read_without_a_ref(tmp_path):
     out = run(nodes, LineageCache(persist=False))
     assert out.readers[DIM] == {FACT} and out.readers[STG] == {DIM}
     assert out.readers[SRC] == {STG, OTHER}  # every node here reads by relation name: no depends_on at all
+
+
+def test_a_project_digest_names_its_pack(tmp_path):
+    """With the projects' content digests (from their snapshots) a pack is found without hashing
+    each node; its records still answer only for the inputs they were traced against."""
+    digests = {"shop": "shop-1", "finance": "finance-1"}
+    cold = mesh_lineage(build(), ORDER, lambda n: "duckdb", cache=LineageCache(str(tmp_path)), digests=digests)
+    drop_per_model_files(tmp_path)
+    cache = LineageCache(str(tmp_path))
+    warm = mesh_lineage(build(), ORDER, lambda n: "duckdb", cache=cache, digests=digests)
+    assert warm.stats.parsed == 0 and cache.stats.packs_read == 2 and warm.models == cold.models
+    # shop changes (a new digest: its pack is not there); finance's pack is found, but
+    # customer_facts reads dim, whose schema changed: traced again, other still from the pack
+    nodes = build()
+    nodes[DIM].compiled_sql = f"select customer_id, name, email from {rel('stg_customers')}"
+    cache = LineageCache(str(tmp_path))
+    head = mesh_lineage(nodes, ORDER, lambda n: "duckdb", cache=cache, digests={**digests, "shop": "shop-2"})
+    assert cache.stats.packs_read == 1 and head.stats.parsed == 3  # stg, dim (no pack, no files), fact
+    assert head.models[OTHER] == cold.models[OTHER] and list(head.schemas[DIM]) == ["customer_id", "name", "email"]
