@@ -43,6 +43,7 @@ from analysis.packs import (
     write_pack,
 )
 from analysis.relations import TableKey, TableResolver
+from analysis.trim import touch
 
 __all__ = ["LineageCache", "CacheStats", "sql_key", "lineage_key", "full_key", "table_inputs",
            "default_cache_dir", "lineage_to_json", "lineage_from_json"]
@@ -215,6 +216,7 @@ class LineageCache:
             return
         self._packs[address] = entries
         self.stats.packs_read += 1
+        touch(path)  # used now: the cache trims what was used longest ago
         for _, record in entries:
             self.keep(record)
 

@@ -31,6 +31,7 @@ import yaml
 
 from analysis import sandbox
 from analysis.errors import AnalysisError
+from analysis.trim import touch
 
 COMPILE_VERSION = "1"
 _SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}
@@ -244,6 +245,7 @@ def _read_cached(project: DbtProjectFile, slot: str, key: str) -> CompileResult 
             status = json.load(handle)
     except (OSError, json.JSONDecodeError):
         return None
+    touch(status_file)  # used now: the cache trims what was used longest ago
     manifest = os.path.join(slot, "manifest.json")
     ok = bool(status.get("ok")) and os.path.isfile(manifest)
     return CompileResult(

@@ -25,6 +25,7 @@ from analysis.impact import World, build_index, failing_nodes, impacts_from_hits
 from analysis.mesh import Mesh, build_mesh
 from analysis.nodes import Project
 from analysis.snapshot import ProjectLoader
+from analysis.trim import maybe_trim
 from analysis.policy import Policy, decide
 from analysis.report import Change, GitRef, Report
 
@@ -68,6 +69,7 @@ def analyze(req: AnalysisRequest) -> Report:
             _analyze(req, report)
     except AnalysisError as exc:
         report.errors.append(str(exc))
+    maybe_trim(req.cache_dir or default_cache_dir())
     return decide(report, req.policy)
 
 
