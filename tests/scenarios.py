@@ -40,6 +40,13 @@ SCENARIOS: dict[str, list] = {
         ("shop/models/marts/orders_v3.sql", None, _read("shop/models/marts/orders_v2.sql")),
         (MARTS, "      - v: 2\n", "      - v: 2\n      - v: 3\n"),
     ],
+    "move-latest-version": [  # v3 drops order_channel and becomes latest: unpinned refs move to it
+        ("shop/models/marts/orders_v3.sql", None,
+         _read("shop/models/marts/orders_v2.sql").replace("    fulfillment.order_channel,\n", "")),
+        (MARTS, "    latest_version: 2\n", "    latest_version: 3\n"),
+        (MARTS, "      - v: 2\n", "      - v: 2\n      - v: 3\n        columns:\n          - include: all\n"
+                                  "            exclude: [order_channel]\n"),
+    ],
     "add-model": [("shop/models/marts/order_counts.sql", None,
                    "select customer_id, count(*) as order_count\nfrom {{ ref('stg_orders') }}\ngroup by customer_id\n")],
     "description-only": [(MARTS, "One row per customer account with order history and lifetime value.",

@@ -203,3 +203,21 @@ def test_sql_change_without_contract_update_is_reported(run):
     assert report.conclusion == "failure"
     assert report.impacts == []
     assert any("`signed_up_on` which the contract does not declare" in p for p in report.policy)
+
+
+def test_move_latest_version_to_one_without_a_column(run):
+    """v3 drops order_channel and becomes latest: unpinned consumers now read v3 (dbt compiles
+    them fine: no warehouse check), so their own lineage, base vs head, decides the severity."""
+    report = run("move-latest-version")
+    assert report.conclusion == "failure"
+    assert {(c.node, c.category) for c in report.changes} == {
+        ("model.shop.orders.v1", "partial"), ("model.shop.orders.v2", "partial"), ("model.shop.orders.v3", "additive")}
+    got = {i.node: i.severity for i in report.impacts}
+    # customer_orders reads order_channel, which v3 lacks: it cannot be proven, and gates
+    assert got[ORD] == "unknown"
+    assert any("order_channel" in r for r in next(i for i in report.impacts if i.node == ORD).reasons)
+    assert got[SEG] == got[TOP] == got[CHURN] == got[BOARD] == "unknown"
+    # the other unpinned readers get their rows from another relation: changed, not blocking
+    for node in ("model.finance.revenue", "model.finance.ledger_entries", "model.finance.payments_reconciliation"):
+        assert got[node] == "changed"
+    assert "model.finance.order_facts_v1_legacy" not in got  # pinned to v1: untouched
