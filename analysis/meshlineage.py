@@ -11,12 +11,20 @@ schema, and for models its :class:`~analysis.columns.ModelLineage`) is a
 - a ``catalog.json`` entry of the node, when one is given.
 
 So a node is traced (parsed with sqlglot) only when no record fits: its SQL changed, or the
-schema of a table it reads changed. Keys cost a hash and dict lookups; the tables an SQL text
-reads are themselves cached by its sql key. Records come from the cache's memory, from its
-per-project packs (one file per project, read once) or its per-model files
-(:mod:`analysis.cache`). Sources have their schema from their declared columns (cheap, never
-cached); SQL nodes without SQL (Python models, dbt-loom skeletons of projects outside the
-mesh, disabled models) have ``unknown`` lineage with the reason.
+schema of a table it reads changed. Three ways to a record, cheapest first:
+
+1. the same node *object* was done in a previous world of the same analysis (base and head
+   share unchanged nodes, see :mod:`analysis.snapshot`) and the schemas it reads have the
+   same fingerprints: its result is taken as it is;
+2. the project's pack (one file per project, named by the project's content digest, or by the
+   keys of all its nodes when no digest is known) holds a record of this node traced against
+   the same inputs (tables resolving to the same nodes, with the same schema fingerprints);
+3. the record or the per-model lineage under the node's full key (:mod:`analysis.cache`);
+   the tables an SQL text reads are themselves cached by its sql key.
+
+Sources have their schema from their declared columns (cheap, never cached); SQL nodes
+without SQL (Python models, dbt-loom skeletons of projects outside the mesh, disabled
+models) have ``unknown`` lineage with the reason.
 
 The result is lazy: :attr:`MeshLineage.models` and :attr:`MeshLineage.schemas` are mappings
 that decode a record the first time a node is looked up, so a warm analysis of a mesh of
