@@ -44,7 +44,7 @@ from analysis.columns import ModelLineage
 from analysis.gcpause import gc_paused, gc_resumed
 from analysis.lineage import ALGORITHM_VERSION, analyse
 from analysis.nodes import Node
-from analysis.packs import EMPTY_FINGERPRINT, Record, pack_address, schema_fingerprint
+from analysis.packs import EMPTY_FINGERPRINT, Record, digest_address, pack_address, schema_fingerprint
 from analysis.relations import TableResolver
 from analysis.schema import csv_header, is_python, model_schema, normalize_type, seed_schema
 
@@ -180,7 +180,8 @@ class _Run:
             if digest:
                 dialect = self.dialect_of(self.nodes[node_ids[0]])
                 catalog = sorted((n, repr(self.catalog[n])) for n in node_ids if n in self.catalog)
-                address = _hash(f"digest\0{project}\0{digest}\0{dialect}\0{ALGORITHM_VERSION}\0{catalog!r}")
+                address = digest_address(project, digest, dialect=dialect, algorithm=ALGORITHM_VERSION,
+                                         catalog=catalog)
             else:
                 address = pack_address(project, ((n, self._own(self.nodes[n])[1]) for n in node_ids))
             self.pack_of[project] = address

@@ -117,6 +117,13 @@ def pack_address(project: str, own_keys: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
+def digest_address(project: str, digest: str, *, dialect: str, algorithm: str, catalog: list) -> str:
+    """Name of the pack of ``project`` by its content digest (:attr:`analysis.nodes.Project.digest`),
+    with what else its records depend on: the dialect, the lineage algorithm, catalog entries."""
+    text = f"meshdiff-pack-{FORMAT}\0digest\0{project}\0{digest}\0{dialect}\0{algorithm}\0{catalog!r}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def read_pack(path: str) -> list[tuple[str, Record]] | None:
     """(node id, record) pairs of the pack at ``path``; ``None`` when missing or damaged.
 
