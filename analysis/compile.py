@@ -228,12 +228,12 @@ def compile_project(
 def _snapshot(result: CompileResult) -> None:
     """Parse the new manifest once, now, into its compact snapshot (:mod:`analysis.snapshot`):
     every later analysis that reads this compile loads the snapshot instead."""
-    from analysis.snapshot import ProjectLoader
+    from analysis.snapshot import snapshot_lines
 
     try:
-        ProjectLoader().load(result.manifest_path, project_dir=result.project_dir)
-    except AnalysisError:
-        pass  # a damaged manifest: the analysis that loads it says so
+        snapshot_lines(result.manifest_path, project_dir=result.project_dir)
+    except (AnalysisError, OSError):
+        pass  # a damaged or missing manifest: the analysis that loads it says so
 
 
 def _read_cached(project: DbtProjectFile, slot: str, key: str) -> CompileResult | None:

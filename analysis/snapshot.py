@@ -64,17 +64,9 @@ class ProjectLoader:
         """The :class:`Project` of ``manifest_path``; skeletons owned by ``skip_injected`` are left out."""
         skip = frozenset(skip_injected)
         try:
-            info = os.stat(manifest_path)
+            lines = snapshot_lines(manifest_path, project_dir=project_dir, parsed=self.parsed)
         except OSError:
             return load_manifest(manifest_path, project_dir=project_dir)  # its error says what is wrong
-        stamp = [info.st_size, info.st_mtime_ns]
-        path = snapshot_path(manifest_path)
-        lines = _read_lines(path, stamp)
-        if lines is None:
-            self.parsed.append(manifest_path)
-            project = load_manifest(manifest_path, project_dir=project_dir)
-            lines = encode(project, stamp)
-            _write(path, lines)
         try:
             with gc_paused():
                 return self._decode(lines, manifest_path, project_dir, skip)
@@ -109,6 +101,22 @@ class ProjectLoader:
         node.depends_on = tuple(node.depends_on)
         self._rows[line] = (node, project_dir)
         return node
+
+
+def snapshot_lines(manifest_path: str, *, project_dir: str = "", parsed: list[str] | None = None) -> list[bytes]:
+    """The snapshot of ``manifest_path``: read when current, else made from the manifest and
+    written (its path appended to ``parsed``). ``OSError`` when the manifest is not there;
+    :class:`~analysis.errors.AnalysisError` when it is no manifest."""
+    info = os.stat(manifest_path)
+    stamp = [info.st_size, info.st_mtime_ns]
+    path = snapshot_path(manifest_path)
+    lines = _read_lines(path, stamp)
+    if lines is None:
+        if parsed is not None:
+            parsed.append(manifest_path)
+        lines = encode(load_manifest(manifest_path, project_dir=project_dir), stamp)
+        _write(path, lines)
+    return lines
 
 
 def encode(project: Project, stamp: list[int]) -> list[bytes]:

@@ -12,6 +12,7 @@ import pytest
 from analysis import compile as dbt
 from analysis.errors import AnalysisError
 from analysis.manifest import load_manifest
+from analysis.snapshot import ProjectLoader
 
 pytestmark = pytest.mark.dbt
 
@@ -35,6 +36,9 @@ def tiny(tmp_path_factory):
 
 def _compiled(result) -> str:
     assert result.ok, result.error
+    # the compile leaves its manifest's snapshot: analyses read it instead of the manifest
+    loader = ProjectLoader()
+    assert loader.load(result.manifest_path, project_dir=result.project_dir) and loader.parsed == []
     project = load_manifest(result.manifest_path, project_dir=result.project_dir)
     return " ".join(project.nodes["model.tiny.env"].compiled_sql.split())
 
