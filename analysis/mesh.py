@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from analysis.nodes import Node, Project
+from analysis.dbt.nodes import Node, Project
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Mesh:
         return list(self.topological) if self.topological else list(nx.topological_sort(self.graph))
 
     def digests(self) -> dict[str, str]:
-        """Project -> the content digest of its own nodes, where known (:mod:`analysis.snapshot`)."""
+        """Project -> the content digest of its own nodes, where known (:mod:`analysis.dbt.snapshot`)."""
         return {name: p.digest for name, p in self.projects.items() if p.digest}
 
     def project_of(self, node_id: str) -> Project | None:

@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from analysis import compile as dbt
-from analysis.diff import diff_project, sql_changed
+from analysis.dbt import compile as dbt
+from analysis.impact.diff import diff_project, sql_changed
 from analysis.errors import AnalysisError
-from analysis.gcpause import gc_session
-from analysis.impact import World, build_index, failing_nodes, impacts_from_hits, propagate
+from analysis.store.gcpause import gc_session
+from analysis.impact.propagate import World, build_index, failing_nodes, impacts_from_hits, propagate
 from analysis.mesh import Mesh, build_mesh
-from analysis.nodes import Project
-from analysis.snapshot import ProjectLoader
-from analysis.trim import maybe_trim
-from analysis.policy import Policy, decide
+from analysis.dbt.nodes import Project
+from analysis.dbt.snapshot import ProjectLoader
+from analysis.store.trim import maybe_trim
+from analysis.impact.policy import Policy, decide
 from analysis.report import Change, GitRef, Report
 
 
@@ -148,8 +148,8 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
 
     clock = time.monotonic()
     catalog = _catalogs(req.catalogs)
-    from analysis.cache import LineageCache
-    from analysis.meshlineage import mesh_lineage
+    from analysis.lineage.cache import LineageCache
+    from analysis.lineage.meshlineage import mesh_lineage
 
     cache = LineageCache(os.path.join(cache_dir, "lineage"))
     lin = {}
@@ -322,7 +322,7 @@ def _recompiled(head: Mesh, base: Mesh, changed: str, failures: dict[str, str], 
 
 def _reader_reasons(changes: list[Change], index, hits: dict) -> None:
     """Add "`amount` removed; read by finance.revenue.total" to each changed column."""
-    from analysis.columns import ColumnRef
+    from analysis.lineage.columns import ColumnRef
 
     def short(node_id: str) -> str:
         return ".".join(node_id.split(".")[1:])
@@ -374,7 +374,7 @@ class MeshState:
     """A mesh compiled as it is on disk (no base/head): for ``meshdiff lineage``."""
 
     mesh: Mesh
-    lineage: object  # analysis.meshlineage.MeshLineage
+    lineage: object  # analysis.lineage.meshlineage.MeshLineage
     warnings: list[str] = field(default_factory=list)
 
 
@@ -400,8 +400,8 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
         results[unit.file.name] = result
         specs[unit.file.name] = unit.spec
     mesh = build_mesh(_load(ProjectLoader(), results, specs))
-    from analysis.cache import LineageCache
-    from analysis.meshlineage import mesh_lineage
+    from analysis.lineage.cache import LineageCache
+    from analysis.lineage.meshlineage import mesh_lineage
 
     cache = LineageCache(os.path.join(cache_dir, "lineage"))
     lineage = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, cache=cache, digests=mesh.digests(),

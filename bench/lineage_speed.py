@@ -3,7 +3,7 @@
 Usage: ``python -m bench.lineage_speed [--columns 30] [--ctes 3] [--repeat 20] [--mesh 200]``.
 The synthetic model reads two upstream models through ``--ctes`` CTEs (a filter, a
 transformation of every column, a join) and outputs ``--columns`` derived columns.
-``--mesh N`` also times :func:`analysis.meshlineage.mesh_lineage` over a chain of N such models
+``--mesh N`` also times :func:`analysis.lineage.meshlineage.mesh_lineage` over a chain of N such models
 (each reading the previous one), cold and warm (in-memory and on-disk cache).
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ import argparse
 import tempfile
 import time
 
-from analysis.cache import LineageCache
-from analysis.lineage import analyse
-from analysis.nodes import DeclaredColumn, Node
-from analysis.meshlineage import mesh_lineage
-from analysis.relations import TableResolver
+from analysis.lineage.cache import LineageCache
+from analysis.lineage.trace import analyse
+from analysis.dbt.nodes import DeclaredColumn, Node
+from analysis.lineage.meshlineage import mesh_lineage
+from analysis.lineage.relations import TableResolver
 from bench.naive import naive_lineage
 
 

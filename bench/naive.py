@@ -1,6 +1,6 @@
 """The naive column lineage we benchmark against: ``sqlglot.lineage.lineage`` once per column.
 
-Same inputs as :func:`analysis.lineage.model_lineage` (tables are bound to nodes the same
+Same inputs as :func:`analysis.lineage.trace.model_lineage` (tables are bound to nodes the same
 way, so both see the same schema), but every output column re-parses and re-qualifies the
 SQL and walks its own lineage graph. Only upstream sets are returned (no kinds, no row
 shaping, no fingerprints). Not used by the product.
@@ -15,9 +15,9 @@ from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from analysis.columns import ColumnRef
-from analysis.lineage import _bind  # noqa: PLC2701 - same binding, for a fair comparison
-from analysis.relations import TableResolver
+from analysis.lineage.columns import ColumnRef
+from analysis.lineage.trace import _bind  # noqa: PLC2701 - same binding, for a fair comparison
+from analysis.lineage.relations import TableResolver
 
 
 def naive_lineage(sql: str, dialect: str, tables: TableResolver,

@@ -2,7 +2,7 @@
 
 Every phase takes a mesh *on disk* (``{project: [manifest.json path, project dir]}``), so
 the synthetic meshes and the example projects go through the same code as the analysis:
-:class:`analysis.snapshot.ProjectLoader` (the manifest parsed once, then its snapshot),
+:class:`analysis.dbt.snapshot.ProjectLoader` (the manifest parsed once, then its snapshot),
 :func:`analysis.mesh.build_mesh`, then the phase's work.
 Each returns a plain dict (JSON-able) of seconds, counts and memory:
 
@@ -31,12 +31,12 @@ import tracemalloc
 from collections import Counter
 from contextlib import contextmanager
 
-from analysis.cache import LineageCache
-from analysis.lineage import analyse
-from analysis.snapshot import ProjectLoader, snapshot_path
+from analysis.lineage.cache import LineageCache
+from analysis.lineage.trace import analyse
+from analysis.dbt.snapshot import ProjectLoader, snapshot_path
 from analysis.mesh import Mesh, build_mesh
-from analysis.relations import TableResolver
-from analysis.meshlineage import MeshLineage, mesh_lineage
+from analysis.lineage.relations import TableResolver
+from analysis.lineage.meshlineage import MeshLineage, mesh_lineage
 from bench.naive import naive_lineage
 
 MeshFiles = dict[str, list[str]]  # project -> [manifest path, project dir]
@@ -95,7 +95,7 @@ class Phases:
 
 
 def load_world(files: MeshFiles, timer: Phases, prefix: str = "") -> list:
-    """Every project, as the analysis loads it (:class:`analysis.snapshot.ProjectLoader`): the
+    """Every project, as the analysis loads it (:class:`analysis.dbt.snapshot.ProjectLoader`): the
     first time the manifest is parsed (``json.load`` + ``parse_manifest``) and its snapshot
     written; later the snapshot is read."""
     fresh = any(not os.path.exists(snapshot_path(path)) for path, _ in files.values())
@@ -316,23 +316,23 @@ _NOT_WRAPPED = {"analyze", "_analyze", "mesh_at_rest", "default_cache_dir"}
 def instrument_pipeline() -> Instrument:
     """Wrap what ``analysis.pipeline.analyze`` calls: every function of the pipeline module
     (so a helper added later is timed too) and the building blocks it imports."""
-    import analysis.compile
-    import analysis.manifest
+    import analysis.dbt.compile
+    import analysis.dbt.manifest
     import analysis.mesh
     import analysis.pipeline as pipeline
-    import analysis.meshlineage
+    import analysis.lineage.meshlineage
 
     inst = Instrument()
-    inst.wrap(analysis.compile, "compile_project", "compile_project (cache hit)")
-    inst.wrap(analysis.compile, "read_project")
-    inst.wrap(analysis.manifest, "parse_manifest")
+    inst.wrap(analysis.dbt.compile, "compile_project", "compile_project (cache hit)")
+    inst.wrap(analysis.dbt.compile, "read_project")
+    inst.wrap(analysis.dbt.manifest, "parse_manifest")
 
     def lineage_stats(name: str, result) -> None:
         st = result.stats
         inst.captured[name] = {"models": st.models, "parsed": st.parsed, "cache_hits": st.cache_hits,
                                "seconds": st.seconds, "trace_seconds": st.trace_seconds}
 
-    inst.wrap(analysis.meshlineage, "mesh_lineage", per_call=["mesh_lineage (base)", "mesh_lineage (head)"],
+    inst.wrap(analysis.lineage.meshlineage, "mesh_lineage", per_call=["mesh_lineage (base)", "mesh_lineage (head)"],
               capture=lineage_stats)
     inst.wrap(analysis.mesh.Mesh, "order", "Mesh.order")
     for name, value in sorted(vars(pipeline).items()):
@@ -365,12 +365,12 @@ def pr_seed(spec: dict) -> dict:
     """The first run: fill the compile cache for base and head (then drop its lineage writes).
 
     With ``spec["manifests"]`` (synthetic meshes) dbt is never run: the function that runs it
-    (``analysis.compile._run_compile``) is replaced by one that hands over the generated
+    (``analysis.dbt.compile._run_compile``) is replaced by one that hands over the generated
     manifest of that project in that world (the head world is recognised by the changed
     project's head directory, or by an upstream compile that belongs to it). Without it
     (examples/), real dbt compiles run on a cache miss.
     """
-    import analysis.compile as comp
+    import analysis.dbt.compile as comp
     from analysis.pipeline import analyze
 
     start = time.perf_counter()

@@ -91,7 +91,7 @@ def _pairs(values: list[str], flag: str, example: str = "shop=snowflake") -> dic
 
 
 def _dialects(values: list[str]) -> dict[str, str]:
-    from analysis.dialects import check_dialect
+    from analysis.lineage.dialects import check_dialect
 
     out = _pairs(values, "--dialect")
     for project, dialect in out.items():
@@ -103,7 +103,7 @@ def _dialects(values: list[str]) -> dict[str, str]:
 
 
 def _targets(values: list[str]) -> dict[str, str]:
-    from analysis.compile import check_target
+    from analysis.dbt.compile import check_target
 
     out = _pairs(values, "--target", "shop=prod")
     for name in out.values():
@@ -142,16 +142,16 @@ def _spec(path: str, name: str, dialects: dict[str, str], targets: dict[str, str
 
 
 def _specs(paths: list[str], dialects: dict[str, str], targets: dict[str, str]):
-    from analysis.compile import read_project
+    from analysis.dbt.compile import read_project
 
     return [_spec(os.path.abspath(path), read_project(path).name, dialects, targets) for path in paths]
 
 
 def cmd_analyze(args) -> int:
     from analysis.pipeline import AnalysisRequest, analyze
-    from analysis.policy import Policy
+    from analysis.impact.policy import Policy
     from analysis.report import GitRef
-    from bot import worktree
+    from bot.jobs import worktree
 
     dialects, targets = _dialects(args.dialect), _targets(args.target)
     policy = Policy()
@@ -163,14 +163,14 @@ def cmd_analyze(args) -> int:
     if not args.base:
         raise AnalysisError("no base ref", hint="pass --base REF, e.g. --base main")
     checkout = worktree.locate(project)
-    from analysis.compile import read_project
+    from analysis.dbt.compile import read_project
 
     name = read_project(project).name  # fail early, with the clear message, on a folder that is no dbt project
     base_sha, head_sha = worktree.resolve(checkout, args.base), worktree.resolve(checkout, args.head)
     down_specs, up_specs = _specs(downstream, dialects, targets), _specs(upstream, dialects, targets)
     catalogs = _catalog_files(args.catalog, [name, *(s.name for s in [*down_specs, *up_specs])])
     with worktree.worktrees(checkout, {"base": base_sha, "head": head_sha}) as dirs:
-        from analysis.compile import read_project
+        from analysis.dbt.compile import read_project
 
         req = AnalysisRequest(
             changed=_spec(dirs["head"], read_project(dirs["head"]).name, dialects, targets),
@@ -217,7 +217,7 @@ def _from_mesh(path, project, downstream, upstream, dialects, targets):
         project = os.path.join(root, local[0].path)
     def overrides(entry, full: str) -> None:
         if entry.dialect or entry.target:
-            from analysis.compile import read_project
+            from analysis.dbt.compile import read_project
 
             name = read_project(full).name
             if entry.dialect:
@@ -244,8 +244,8 @@ def _from_mesh(path, project, downstream, upstream, dialects, targets):
 
 
 def cmd_lineage(args) -> int:
-    from analysis.columns import ColumnRef
-    from analysis.impact import World, build_index, reachable_columns
+    from analysis.lineage.columns import ColumnRef
+    from analysis.impact.propagate import World, build_index, reachable_columns
     from analysis.pipeline import mesh_at_rest
 
     dialects, targets = _dialects(args.dialect), _targets(args.target)

@@ -16,7 +16,7 @@ analysis, default 1500), ``MESHDIFF_COMPILE_TIMEOUT_S`` (one dbt invocation, def
 from the check run), ``MESHDIFF_WORKER_CONCURRENCY`` (default 1).
 
 Secrets are read here and only here; they are never copied back into ``os.environ`` and never
-handed to the analysis subprocesses (``analysis.sandbox`` builds an allow-listed environment).
+handed to the analysis subprocesses (``analysis.dbt.sandbox`` builds an allow-listed environment).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Work is keyed by (repo, PR, head sha) plus a generation (a rerun of the same com
 id ``owner/repo#12@<sha>#<gen>`` is the check run's ``external_id``. A newer push or run
 supersedes older work: the task checks before starting and again before publishing (Redis
 generation and ``GET pulls/{n}``'s head sha); a stale run completes its own check run as
-``cancelled`` (unless a newer run of the commit took it over, see ``bot.checks``) and never
+``cancelled`` (unless a newer run of the commit took it over, see ``bot.github.checks``) and never
 touches the comment.
 
 Failures: GitHub 5xx / 429 / rate-limited 403 are retried with backoff honouring
@@ -28,10 +28,10 @@ from celery import Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
 from analysis import errors as _errors
-from bot.auth import AppAuthenticator
+from bot.github.auth import AppAuthenticator
 from bot.celeryapp import TASK_ANALYZE, TASK_COMMAND, TASK_REAP, make_celery
 from bot.settings import load_settings
-from bot.state import State, job_key
+from bot.jobs.state import State, job_key
 
 log = logging.getLogger("meshdiff.tasks")
 
@@ -72,7 +72,7 @@ class _Context:
             return self._auth
 
     def github(self, installation_id: int):
-        from bot.github import make_github
+        from bot.github.client import make_github
 
         token = self.auth.installation_token(installation_id)
         return make_github(token, settings.github_api_url), token
@@ -86,7 +86,7 @@ def _job_id(repo: str, pr: int, sha: str, gen: int) -> str:
 
 
 def _check_for(repo_obj, head_sha: str, job_id: str):
-    from bot.checks import CheckRun
+    from bot.github.checks import CheckRun
 
     check = CheckRun(repo_obj, head_sha, job_id, details_url=settings.details_url, app_id=settings.app_id)
     record = ctx.state.job(job_id)
@@ -103,7 +103,7 @@ def _check_for(repo_obj, head_sha: str, job_id: str):
 def fail_job(installation_id: int, repo: str, pr: int, head_sha: str, gen: int, what: str) -> bool:
     """Complete the job's check run with ``failure`` and ``what``; True when GitHub took it.
     When GitHub is unreachable the job stays registered and the reaper tries again later."""
-    from bot.publish import publish_failure
+    from bot.github.publish import publish_failure
 
     job_id = _job_id(repo, pr, head_sha, gen)
     blocked = ctx.state.blocked(installation_id, repo)
@@ -202,10 +202,10 @@ def _is_stale(pull, repo: str, pr: int, head_sha: str, gen: int) -> str | None:
 @app.task(name=TASK_ANALYZE, bind=True, base=JobTask, max_retries=6, acks_late=True)
 def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sha: str, gen: int = 0,
                          delivery: str = "", trigger: str = "", approved: bool = False) -> str:
-    from bot.github import is_transient, retry_delay
-    from bot.comment import pr_thread
-    from bot.publish import publish_result, publish_superseded
-    from bot.runner import JobResult, PullInfo, run_job
+    from bot.github.client import is_transient, retry_delay
+    from bot.github.comment import pr_thread
+    from bot.github.publish import publish_result, publish_superseded
+    from bot.jobs.runner import JobResult, PullInfo, run_job
 
     state = ctx.state
     job_id = _job_id(repo, pr, head_sha, gen)
@@ -289,10 +289,10 @@ def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sh
 @app.task(name=TASK_COMMAND, bind=True, max_retries=5)
 def handle_command(self, installation_id: int, repo: str, pr: int, comment_id: int, user: str, command: str,
                    suggestion: str | None = None, typed: str = "", delivery: str = "") -> str:
-    from bot.checks import CHECK_NAME
-    from bot.comment import pr_thread
+    from bot.github.checks import CHECK_NAME
+    from bot.github.comment import pr_thread
     from bot.commands import denied_text, help_text, may_run, user_permission
-    from bot.github import is_transient, retry_delay
+    from bot.github.client import is_transient, retry_delay
 
     blocked = ctx.state.blocked(installation_id, repo)
     if blocked:

@@ -1,4 +1,4 @@
-"""Helpers of the data-based accuracy check (``tests/test_accuracy_data.py``).
+"""Helpers of the data-based accuracy check (``tests/analysis/test_accuracy_data.py``).
 
 Two halves:
 

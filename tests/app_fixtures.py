@@ -1,5 +1,5 @@
-"""Fixtures and helpers shared by the App's tests (``tests/test_webhooks*.py``,
-``tests/test_bot_*.py``, ``tests/test_e2e_app.py``). Import what you use:
+"""Fixtures and helpers shared by the App's tests (``tests/webhooks/``,
+``tests/bot/``, ``tests/test_e2e_app.py``). Import what you use:
 
     from tests.app_fixtures import redis_state, standin_github, ...  # noqa: F401
 """
@@ -12,7 +12,7 @@ import redis
 
 from analysis.report import Change, ColumnChange, GitRef, Impact, Report
 from bot.settings import Settings
-from bot.state import State
+from bot.jobs.state import State
 from tests.standin.fixtures import standin_github, standin_openapi  # noqa: F401  (re-exported fixtures)
 
 #: the machine's real Redis; tests use their own DB number and flush only that one

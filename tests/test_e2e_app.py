@@ -22,7 +22,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from bot.celeryapp import QUEUE
-from bot.state import State
+from bot.jobs.state import State
 from tests.app_fixtures import TEST_REDIS_URL, TEST_SECRET, adapt_event, settings_for
 from tests.standin import StandInGitHub
 from tests.standin import webhooks as wh
@@ -30,7 +30,7 @@ from webhooks.app import create_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.dbt]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.paths import ROOT
 EXAMPLES = os.path.join(ROOT, "examples")
 SHOP, FINANCE, EXEC = "octo-org/shop-dbt", "octo-org/finance-dbt", "octo-org/exec-dbt"
 INSTALLATION = 4711

@@ -1,0 +1,132 @@
+"""Plain data for the nodes of a dbt mesh.
+
+Everything the analysis knows about a project comes from its ``manifest.json`` and is
+turned into these frozen-ish dataclasses by :mod:`analysis.dbt.manifest`. Nothing here does
+I/O. Column names are stored lower-cased (dbt and most warehouses treat unquoted
+identifiers case-insensitively); the original spelling is kept in ``DeclaredColumn.name``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: resource types whose SQL we read to compute column lineage
+SQL_RESOURCE_TYPES = frozenset({"model", "snapshot"})
+#: resource types that are reported as impacted (tests and macros are not)
+IMPACT_RESOURCE_TYPES = frozenset(
+    {"model", "snapshot", "seed", "source", "exposure", "semantic_model", "metric", "saved_query"}
+)
+
+
+@dataclass(frozen=True)
+class DeclaredColumn:
+    """A column declared in YAML (``columns:``), possibly with a contract type."""
+
+    name: str
+    data_type: str | None = None
+    description: str = ""
+
+
+@dataclass
+class Node:
+    """One node of one project (model, seed, snapshot, source, exposure, ...).
+
+    ``project`` is the project that *owns* the node (its ``package_name``), even when the
+    node was read from a consumer manifest into which dbt-loom injected it.
+    """
+
+    unique_id: str
+    project: str
+    name: str
+    resource_type: str
+    relation_name: str | None = None
+    access: str | None = None
+    group: str | None = None
+    owners: tuple[str, ...] = ()
+    version: str | None = None
+    latest_version: str | None = None
+    deprecation_date: str | None = None
+    contract_enforced: bool = False
+    columns: dict[str, DeclaredColumn] = field(default_factory=dict)
+    compiled_sql: str | None = None
+    raw_sql: str | None = None
+    materialized: str | None = None
+    description: str = ""
+    file_path: str | None = None
+    patch_path: str | None = None
+    depends_on: tuple[str, ...] = ()
+    #: absolute path of the seed CSV (seeds only)
+    seed_path: str | None = None
+    #: declared seed ``column_types`` (lower-cased names)
+    seed_column_types: dict[str, str] = field(default_factory=dict)
+    #: dbt-duckdb ``external_location`` of a source, as rendered (sources only)
+    external_location: str | None = None
+    #: config keys that change what a model produces (materialized, contract, ...), normalised
+    config: dict = field(default_factory=dict)
+    #: True when the node is a dbt-loom skeleton injected into a consumer manifest
+    injected: bool = False
+    #: unparsed content that identifies docs-only edits (descriptions, meta, tags)
+    docs_fingerprint: str = ""
+    #: dbt's file checksum (used for seeds, whose content has no SQL)
+    checksum: str = ""
+
+    @property
+    def label(self) -> str:
+        """Short human name: ``project.name`` plus ``.vN`` for versioned models."""
+        base = f"{self.project}.{self.name}"
+        return f"{base}.v{self.version}" if self.version is not None else base
+
+    @property
+    def is_sql(self) -> bool:
+        return self.resource_type in SQL_RESOURCE_TYPES
+
+
+@dataclass
+class Project:
+    """One compiled dbt project: its nodes (own and injected) and where they came from."""
+
+    name: str
+    adapter_type: str
+    nodes: dict[str, Node]
+    #: group name -> owner strings ("Name <email>")
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: directory of the dbt project that was compiled
+    project_dir: str = ""
+    manifest_path: str = ""
+    #: user-level dialect override (``None``: derive from ``adapter_type``)
+    dialect: str | None = None
+    #: content hash of the project's own nodes (set by :mod:`analysis.dbt.snapshot`); equal
+    #: digests, equal nodes, whatever compile produced them
+    digest: str | None = None
+
+    def own_nodes(self) -> dict[str, Node]:
+        """Nodes this project defines (not injected from upstream manifests)."""
+        return {k: n for k, n in self.nodes.items() if n.project == self.name and not n.injected}
+
+    @property
+    def sql_dialect(self) -> str:
+        return self.dialect or dialect_for_adapter(self.adapter_type)
+
+
+_ADAPTER_DIALECTS = {
+    "duckdb": "duckdb",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "postgres": "postgres",
+    "redshift": "redshift",
+    "databricks": "databricks",
+    "spark": "spark",
+    "trino": "trino",
+    "athena": "athena",
+    "clickhouse": "clickhouse",
+    "sqlserver": "tsql",
+    "fabric": "tsql",
+    "synapse": "tsql",
+    "oracle": "oracle",
+    "mysql": "mysql",
+    "materialize": "postgres",
+}
+
+
+def dialect_for_adapter(adapter_type: str | None) -> str:
+    """The sqlglot dialect for a dbt adapter type (``postgres`` when unknown)."""
+    return _ADAPTER_DIALECTS.get((adapter_type or "").lower(), "postgres")

@@ -1,0 +1,295 @@
+"""Content-addressed cache of model lineage: an unchanged model is never parsed again.
+
+Keys (all content hashes):
+
+- *sql key* ``sha256(ALGORITHM_VERSION, dialect, compiled SQL)``: which tables a SQL text
+  names depends on nothing else, so ``reads/<sql key>`` (the resolver keys the SQL looked up)
+  never goes stale;
+- *lineage key* ``sha256(sql key, [(resolver key, node id it resolves to now, fingerprint of
+  that node's schema)])``: it changes when the SQL, the dialect, the algorithm, the binding
+  of a table or the schema of a table the SQL reads changes, and for nothing else;
+  ``lineage/<lineage key>`` holds the :class:`ModelLineage`;
+- *record key*: a lineage key plus what else the node's output schema depends on (its
+  declared columns and contract, a catalog entry); :class:`analysis.lineage.packs.Record` s are
+  stored by project in *packs* (:mod:`analysis.lineage.packs`), one file per project.
+
+On a warm run a reads record is re-resolved against the current mesh with dict lookups
+(no parsing) to compute the keys. Three layers: memory; packs (one read per project); one
+file per key (written atomically via a temp file and ``os.replace``; default
+``$MESHDIFF_CACHE_DIR/lineage`` or ``~/.cache/meshdiff/lineage``). A corrupt or unreadable
+file is ignored (counted in :attr:`CacheStats.corrupt`) and rewritten. Results of a time-out
+are not stored: a slow machine must not turn a model into "unknown" for good. Never pickle.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from analysis.lineage.columns import ModelLineage
+from analysis.store.files import write_atomically
+from analysis.store.gcpause import gc_paused
+from analysis.lineage.trace import ALGORITHM_VERSION, Analysis
+from analysis.lineage.packs import (
+    LINEAGE_FORMAT,
+    Record,
+    lineage_from_json,
+    lineage_to_json,
+    read_pack,
+    schema_fingerprint,
+    write_pack,
+)
+from analysis.lineage.relations import TableKey, TableResolver
+from analysis.store.trim import touch
+
+__all__ = ["LineageCache", "CacheStats", "sql_key", "lineage_key", "full_key", "table_inputs",
+           "default_cache_dir", "lineage_to_json", "lineage_from_json"]
+
+
+#: records kept per node in a pack (e.g. one against the base, one against the head)
+PACK_VARIANTS = 3
+
+
+def default_cache_dir() -> str:
+    """``$MESHDIFF_CACHE_DIR/lineage``, else ``~/.cache/meshdiff/lineage``."""
+    root = os.environ.get("MESHDIFF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "meshdiff")
+    return os.path.join(root, "lineage")
+
+
+@dataclass
+class CacheStats:
+    memory_hits: int = 0
+    disk_hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    corrupt: int = 0
+    write_errors: int = 0
+    packs_read: int = 0
+    packs_written: int = 0
+
+    @property
+    def hits(self) -> int:
+        return self.memory_hits + self.disk_hits
+
+
+def sql_key(sql: str, dialect: str) -> str:
+    return hashlib.sha256(f"{ALGORITHM_VERSION}\0{dialect}\0{sql}".encode()).hexdigest()
+
+
+def table_inputs(reads: list[TableKey], tables: TableResolver, fingerprint_of) -> list[tuple]:
+    """``[(resolver key, node id, schema fingerprint)]`` (``(key, None, why)`` when unresolved)."""
+    out = []
+    for table_key in reads:
+        table_key = tuple(table_key)
+        node = tables.lookup(table_key)
+        if node is None:  # why it is unresolved is part of the lineage's reason
+            out.append((table_key, None, tables.why_unresolved(table_key)))
+        else:
+            out.append((table_key, node, fingerprint_of(node)))
+    return out
+
+
+def lineage_key(key: str, inputs: list[tuple]) -> str:
+    """Hash of a sql key and its :func:`table_inputs`."""
+    parts = [key]
+    for table_key, node, extra in inputs:
+        parts.append("\x1f".join(table_key) + "\x1e" + (node or "") + "\x1e" + extra)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def full_key(key: str, reads: list[TableKey], tables: TableResolver,
+             schemas: Mapping[str, Mapping[str, str | None]]) -> str:
+    """Lineage key of SQL ``key`` given how its tables resolve now and their schemas."""
+    return lineage_key(key, table_inputs(reads, tables, lambda n: schema_fingerprint(schemas.get(n))))
+
+
+class LineageCache:
+    """Memory + packs + directory cache of lineage (see the module docstring).
+
+    ``directory=None`` uses :func:`default_cache_dir`; ``persist=False`` keeps memory only.
+    """
+
+    def __init__(self, directory: str | None = None, *, persist: bool = True) -> None:
+        self.directory = (directory or default_cache_dir()) if persist else None
+        self.stats = CacheStats()
+        self._reads: dict[str, list[TableKey]] = {}
+        self._values: dict[str, dict] = {}
+        self._records: dict[str, Record] = {}
+        #: pack address -> its entries on disk (read or written by this object); [] when missing
+        self._packs: dict[str, list[tuple[str, Record]]] = {}
+        self._by_node: dict[str, dict[str, list[Record]]] = {}
+        #: memos of :func:`analysis.lineage.meshlineage.mesh_lineage` across the worlds of one analysis
+        #: (which share unchanged node objects); never persisted
+        self.memo: dict = {}
+
+    # -- per SQL text and lineage key ------------------------------------------------------
+    def reads(self, key: str) -> list[TableKey] | None:
+        """The resolver keys SQL ``key`` looks up (``None``: never traced)."""
+        reads = self._reads.get(key)
+        if reads is None:
+            data = self._load("reads", key)
+            if isinstance(data, dict) and isinstance(data.get("reads"), list):
+                reads = [tuple(k) for k in data["reads"]]
+                self._reads[key] = reads
+        return reads
+
+    def lineage(self, key: str, node_id: str) -> ModelLineage | None:
+        """The lineage stored under lineage ``key``, for ``node_id``; ``None`` on a miss."""
+        value = self._values.get(key)
+        from_disk = value is None
+        if value is None:
+            value = self._load("lineage", key)
+        if isinstance(value, dict):
+            try:
+                lineage = lineage_from_json(value, node_id)
+            except (KeyError, TypeError, ValueError):
+                self.stats.corrupt += 1
+            else:
+                self._values[key] = value
+                self._count(from_disk)
+                return lineage
+        self.stats.misses += 1
+        return None
+
+    def store(self, key: str, lineage_key_: str, analysis: Analysis) -> None:
+        """Keep ``analysis`` of SQL ``key`` under ``lineage_key_`` (unless it timed out)."""
+        if analysis.timed_out:
+            return
+        reads = [tuple(k) for k in dict.fromkeys(tuple(k) for k in analysis.lookups)]
+        known = self._reads.get(key)
+        if known is None or [list(k) for k in known] != [list(k) for k in reads]:
+            self._reads[key] = reads
+            self._store("reads", key, {"format": LINEAGE_FORMAT, "reads": [list(k) for k in reads]})
+        value = lineage_to_json(analysis.lineage)
+        self._values[lineage_key_] = value
+        self._store("lineage", lineage_key_, value)
+
+    def get(self, node_id: str, sql: str, dialect: str, tables: TableResolver,
+            schemas: Mapping[str, Mapping[str, str | None]]) -> ModelLineage | None:
+        """The cached lineage of this SQL in this mesh, or ``None`` (a miss)."""
+        key = sql_key(sql, dialect)
+        reads = self.reads(key)
+        if reads is None:
+            self.stats.misses += 1
+            return None
+        return self.lineage(full_key(key, reads, tables, schemas), node_id)
+
+    def put(self, sql: str, dialect: str, tables: TableResolver,
+            schemas: Mapping[str, Mapping[str, str | None]], analysis: Analysis) -> None:
+        """Store ``analysis`` (unless it timed out) for this SQL, mesh bindings and schemas."""
+        key = sql_key(sql, dialect)
+        reads = [tuple(k) for k in dict.fromkeys(tuple(k) for k in analysis.lookups)]
+        self.store(key, full_key(key, reads, tables, schemas), analysis)
+
+    # -- records and packs ----------------------------------------------------------------
+    def record(self, key: str) -> Record | None:
+        """The record under ``key`` from memory or a pack read before; counts the hit."""
+        record = self._records.get(key)
+        if record is not None:
+            self.took(record)
+        return record
+
+    def took(self, record: Record) -> None:
+        """Count a hit on ``record`` (from disk the first time it is used)."""
+        self._count(record.origin == "disk")
+        record.origin = "used"
+
+    def keep(self, record: Record) -> None:
+        self._records.setdefault(record.key, record)
+        if record.reads is not None and record.sql_key:
+            self._reads.setdefault(record.sql_key, record.reads)
+
+    def load_pack(self, address: str) -> None:
+        """Read the pack ``address`` once; its records join memory."""
+        if address in self._packs or self.directory is None:
+            return
+        path = self._pack_path(address)
+        with gc_paused():
+            entries = read_pack(path)
+        if entries is None:
+            self._packs[address] = []
+            if os.path.exists(path):
+                self.stats.corrupt += 1
+            return
+        self._packs[address] = entries
+        self.stats.packs_read += 1
+        touch(path)  # used now: the cache trims what was used longest ago
+        for _, record in entries:
+            self.keep(record)
+
+    def pack_records(self, address: str, node_id: str) -> list[Record]:
+        """The records the pack ``address`` (read or written before) holds for ``node_id``."""
+        by_node = self._by_node.get(address)
+        if by_node is None:
+            by_node = self._by_node[address] = {}
+            for entry_node, record in self._packs.get(address) or ():
+                by_node.setdefault(entry_node, []).append(record)
+        return by_node.get(node_id, [])
+
+    def store_pack(self, address: str, records: list[tuple[str, Record]]) -> None:
+        """Make the pack ``address`` hold ``records``: written when it has records the file
+        lacks, keeping up to :data:`PACK_VARIANTS` earlier records per node (a project's
+        records against the base and against the head both stay)."""
+        if self.directory is None:
+            return
+        before = self._packs.get(address) or []
+        known = {r.key for _, r in before}
+        if all(r.key in known for _, r in records):
+            return
+        merged = list(records)
+        keys = {r.key for _, r in records}
+        per_node = Counter(n for n, _ in records)
+        for node_id, record in before:
+            if record.key not in keys and per_node[node_id] < PACK_VARIANTS:
+                merged.append((node_id, record))
+                keys.add(record.key)
+                per_node[node_id] += 1
+        if write_pack(self._pack_path(address), merged):
+            self._packs[address] = merged
+            self._by_node.pop(address, None)
+            self.stats.packs_written += 1
+        else:
+            self.stats.write_errors += 1
+
+    # -- files ----------------------------------------------------------------------------
+    def _count(self, from_disk: bool) -> None:
+        if from_disk:
+            self.stats.disk_hits += 1
+        else:
+            self.stats.memory_hits += 1
+
+    def _pack_path(self, address: str) -> str:
+        return os.path.join(self.directory, "packs", address[:2], address + ".jsonl")
+
+    def _path(self, kind: str, key: str) -> str:
+        return os.path.join(self.directory, kind, key[:2], key + ".json")
+
+    def _load(self, kind: str, key: str):
+        if self.directory is None:
+            return None
+        try:
+            with open(self._path(kind, key), encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            self.stats.corrupt += 1
+            return None
+        if not isinstance(data, dict) or data.get("format") != LINEAGE_FORMAT:
+            self.stats.corrupt += 1
+            return None
+        return data
+
+    def _store(self, kind: str, key: str, data: dict) -> None:
+        if self.directory is None:
+            return
+        try:
+            write_atomically(self._path(kind, key), json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+            self.stats.writes += 1
+        except OSError:
+            self.stats.write_errors += 1  # a read-only cache dir degrades to memory only
+
+

@@ -1,0 +1,86 @@
+"""Publishing a job's result: the sticky comment first, then the check run's completion.
+
+Everything here is idempotent (comment found by marker + author and edited; check run found by
+``external_id``, and completed only while it is the job's own and open), so a task retried after a GitHub outage ends in the same state as one that
+never failed.
+"""
+from __future__ import annotations
+
+import logging
+
+from analysis.report import Report
+from bot.github.checks import CHECK_NAME, CheckRun, conclusion_of, details_text, verdict_title
+from bot.github.comment import MARKER, MAX_COMMENT_CHARS, CommentTooLong, UpsertResult, upsert_sticky
+from bot.jobs.runner import JobResult
+
+log = logging.getLogger("meshdiff.publish")
+
+RETRY_HINT = f"comment `/meshdiff rerun` on the pull request or click **Re-run** on the `{CHECK_NAME}` check"
+
+
+def footer(head_sha: str, base_sha: str | None = None) -> str:
+    against = f" against `{base_sha[:7]}`" if base_sha else ""
+    return (f"<sub>meshdiff analysed `{head_sha[:7]}`{against} · to run again, comment `/meshdiff rerun` "
+            f"or click **Re-run** on the `{CHECK_NAME}` check · `/meshdiff help`</sub>")
+
+
+def render(reports: list[Report], *, max_chars: int, footer_text: str, marker: str = "") -> str:
+    from bot.render import render_markdown
+
+    return render_markdown(reports, max_chars=max_chars, footer=footer_text, marker=marker)
+
+
+def comment_body(result: JobResult, head_sha: str) -> str:
+    base = result.reports[0].base.sha if result.reports else None
+    notes = "".join(f"> {n}\n\n" for n in result.notes)
+    budget = MAX_COMMENT_CHARS - len(notes) - 2
+    text = render(result.reports, max_chars=budget, footer_text=footer(head_sha, base), marker=MARKER)
+    if not text.startswith(MARKER):
+        text = f"{MARKER}\n{text}"
+    if notes:
+        first, rest = text.split("\n", 1)
+        text = f"{first}\n{notes}{rest}"
+    if len(text) > MAX_COMMENT_CHARS:  # render_markdown promises max_chars; never post an oversize body
+        raise CommentTooLong(f"rendered comment of {len(text)} chars exceeds {MAX_COMMENT_CHARS}")
+    return text
+
+
+def nothing_body(reason: str, head_sha: str) -> str:
+    return f"{MARKER}\n### meshdiff impact report\n\n{reason}\n\n{footer(head_sha)}\n"
+
+
+def publish_result(*, thread, check: CheckRun, bot_login: str, result: JobResult, head_sha: str) -> dict:
+    """Upsert the sticky comment and complete the check run. Returns what was done."""
+    if result.nothing:
+        # nothing analysed: refresh an existing comment (an earlier push may have had findings),
+        # never create a new one just to say so
+        upsert: UpsertResult = upsert_sticky(thread, bot_login, nothing_body(result.nothing, head_sha), create=False)
+        summary = result.nothing + "".join(f"\n\n{n}" for n in result.notes)
+        check.complete("neutral", "Nothing to analyse", summary + "\n\n" + footer(head_sha))
+        return {"comment": upsert.action, "conclusion": "neutral"}
+    body = comment_body(result, head_sha)
+    upsert = upsert_sticky(thread, bot_login, body)
+    conclusion = conclusion_of(result.reports)
+    # the check's summary is the same Markdown (≤ 60,000 < 65,535) without the marker
+    summary = body.split("\n", 1)[1] if body.startswith(MARKER) else body
+    check.complete(conclusion, verdict_title(result.reports), summary, details_text(result.reports),
+                   result.annotations)
+    log.info("published %s: comment %s, check %s", head_sha[:12], upsert.action, conclusion)
+    return {"comment": upsert.action, "conclusion": conclusion}
+
+
+def publish_superseded(check: CheckRun, reason: str) -> None:
+    """A stale run: complete its check run as ``cancelled`` (it is not a verdict), no comment."""
+    check.complete("cancelled", "Superseded", f"{reason}\n\nThis run's result was not published; the newer run "
+                   "reports on the pull request.")
+
+
+def failure_summary(what: str) -> str:
+    return f"{what}\n\nNothing was published for this commit. To try again, {RETRY_HINT}."
+
+
+def publish_failure(check: CheckRun, what: str, *, title: str = "meshdiff could not complete the analysis",
+                    create: bool = True) -> None:
+    """Complete the check run with ``failure`` and a message saying what happened and how to retry
+    (``create=False``: only a run the job already has)."""
+    check.complete("failure", title, failure_summary(what), create=create)

@@ -1,0 +1,124 @@
+"""Propagation of changed columns through a hand-built column graph (no dbt, no sqlglot)."""
+from analysis.lineage.columns import ColumnRef, ModelLineage, Upstream
+from analysis.impact.propagate import World, build_index, impacts_from_hits, propagate, reachable_columns
+from analysis.mesh import build_mesh
+from analysis.dbt.nodes import Node, Project
+
+ORDERS = "model.shop.orders"
+REVENUE = "model.finance.revenue"
+STAR = "model.finance.orders_all"
+OPAQUE = "model.finance.opaque"
+KPI = "model.exec.kpi"
+DASH = "exposure.finance.dashboard"
+
+
+def up(node, col, kind="passthrough"):
+    return Upstream(ColumnRef(node, col), kind)
+
+
+def world():
+    shop = Project("shop", "duckdb", {ORDERS: Node(ORDERS, "shop", "orders", "model", access="public",
+                                                  compiled_sql="select ...")})
+    finance = Project("finance", "duckdb", {
+        REVENUE: Node(REVENUE, "finance", "revenue", "model", depends_on=(ORDERS,), owners=("Finance <f@x>",)),
+        STAR: Node(STAR, "finance", "orders_all", "model", depends_on=(ORDERS,)),
+        OPAQUE: Node(OPAQUE, "finance", "opaque", "model", depends_on=(ORDERS,)),
+        DASH: Node(DASH, "finance", "dashboard", "exposure", depends_on=(REVENUE,)),
+        ORDERS: Node(ORDERS, "shop", "orders", "model", injected=True),
+    })
+    exec_ = Project("exec", "duckdb", {
+        KPI: Node(KPI, "exec", "kpi", "model", depends_on=(REVENUE, STAR)),
+    })
+    mesh = build_mesh([shop, finance, exec_])
+    lineage = {
+        REVENUE: ModelLineage(REVENUE, columns={
+            "day": (up(ORDERS, "ordered_at", "derived"),),
+            "total": (up(ORDERS, "amount", "derived"),),
+        }, row_shaping=frozenset({ColumnRef(ORDERS, "status")})),
+        STAR: ModelLineage(STAR, columns={c: (up(ORDERS, c),) for c in ("id", "amount", "status", "ordered_at", "email")}),
+        OPAQUE: ModelLineage.unknown(OPAQUE, "sqlglot could not parse it"),
+        KPI: ModelLineage(KPI, columns={
+            "total": (up(REVENUE, "total"),),
+            "n": (up(STAR, "id", "derived"),),
+        }),
+    }
+    schemas = {
+        ORDERS: dict.fromkeys(["id", "amount", "status", "ordered_at", "email"]),
+        REVENUE: dict.fromkeys(["day", "total"]),
+        STAR: dict.fromkeys(["id", "amount", "status", "ordered_at", "email"]),
+        OPAQUE: dict.fromkeys(["x"]),
+        KPI: dict.fromkeys(["total", "n"]),
+    }
+    return World(mesh, lineage, schemas)
+
+
+def run(seeds):
+    w = world()
+    hits = propagate(build_index([w]), seeds)
+    return {i.node: i for i in impacts_from_hits(hits, w.mesh)}
+
+
+def test_removed_column_breaks_its_readers_and_flows_on():
+    impacts = run({ORDERS: {"amount": "removed"}})
+    assert impacts[REVENUE].severity == "breaking"
+    assert impacts[REVENUE].columns == ["total"]
+    assert impacts[REVENUE].owners == ["Finance <f@x>"]
+    # select * re-exposes the loss: the column disappears there too
+    assert impacts[STAR].severity == "breaking" and impacts[STAR].columns == ["amount"]
+    # kpi reads revenue.total (its value changes) — not a removed column
+    assert impacts[KPI].severity == "changed" and impacts[KPI].columns == ["total"]
+    assert impacts[KPI].via == [f"{ORDERS}.amount", f"{REVENUE}.total", f"{KPI}.total"]
+    assert impacts[DASH].severity == "changed" and impacts[DASH].columns == []
+    assert impacts[OPAQUE].severity == "unknown"
+    assert set(impacts) == {REVENUE, STAR, KPI, DASH, OPAQUE}
+
+
+def test_unread_column_reaches_only_the_star_model():
+    impacts = run({ORDERS: {"email": "removed"}})
+    assert set(impacts) == {STAR, OPAQUE}
+    assert impacts[STAR].columns == ["email"]
+
+
+def test_row_shaping_column_changes_every_column_of_the_reader():
+    impacts = run({ORDERS: {"status": "modified"}})
+    assert impacts[REVENUE].severity == "changed"
+    assert impacts[REVENUE].columns == ["day", "total"]
+    assert impacts[KPI].columns == ["total"]
+    assert impacts[DASH].severity == "changed"
+
+
+def test_untouched_columns_do_not_propagate_to_precise_readers():
+    impacts = run({ORDERS: {"ordered_at": "modified"}})
+    assert impacts[REVENUE].columns == ["day"]
+    # kpi reads revenue.total and orders_all.id only: ordered_at reaches neither
+    assert KPI not in impacts
+
+
+def test_whole_node_seed_of_a_failing_consumer():
+    w = world()
+    hits = propagate(build_index([w]), {}, node_seeds={REVENUE: ("breaking", "finance no longer compiles")})
+    impacts = {i.node: i for i in impacts_from_hits(hits, w.mesh)}
+    assert impacts[REVENUE].severity == "breaking"
+    assert "finance no longer compiles" in impacts[REVENUE].reasons[0]
+    assert impacts[KPI].severity == "changed" and impacts[DASH].severity == "changed"
+
+
+def test_reachable_columns_counts_values_and_row_shaping():
+    w = world()
+    index = build_index([w])
+    assert reachable_columns(index, ColumnRef(ORDERS, "status")) == sorted([
+        f"{REVENUE}.day", f"{REVENUE}.total", f"{STAR}.status", f"{KPI}.total", DASH, f"{OPAQUE}.x",
+    ])
+
+
+def test_reachable_columns_go_through_a_model_whose_lineage_and_columns_are_unknown():
+    """orders.status -> opaque (unparseable, no known columns) -> reader.y: the walk goes on, as
+    the impact analysis does; it must not stop at the opaque model."""
+    w = world()
+    reader = "model.exec.reader"
+    exec_ = w.mesh.projects["exec"]
+    exec_.nodes[reader] = Node(reader, "exec", "reader", "model", depends_on=(OPAQUE,))
+    w = World(build_mesh(list(w.mesh.projects.values())), {**w.lineage, reader: ModelLineage(
+        reader, columns={"y": (up(OPAQUE, "x", "derived"),)})}, {**w.schemas, OPAQUE: {}, reader: {"y": None}})
+    reached = reachable_columns(build_index([w]), ColumnRef(ORDERS, "status"))
+    assert OPAQUE in reached and f"{reader}.y" in reached

@@ -1,0 +1,163 @@
+"""Schemas and lineage of a whole (tiny, synthetic) mesh, in DAG order, without a warehouse."""
+from __future__ import annotations
+
+import pytest
+
+from analysis.lineage.columns import ColumnRef
+from analysis.dbt.nodes import DeclaredColumn, Node
+from analysis.lineage.meshlineage import mesh_lineage
+from analysis.lineage.schema import seed_schema
+
+SEED = "seed.shop.raw_orders"
+SRC = "source.shop.raw.customers"
+STG_O = "model.shop.stg_orders"
+STG_C = "model.shop.stg_customers"
+ORDERS = "model.shop.orders"
+FIN = "model.finance.fin_orders"
+SUMMARY = "model.finance.fin_summary"
+
+
+def rel(name: str, schema: str = "main") -> str:
+    return f'"db"."{schema}"."{name}"'
+
+
+def model(uid: str, sql: str, **kw) -> Node:
+    project, name = uid.split(".")[1], uid.split(".")[-1]
+    return Node(uid, project, name, "model", relation_name=rel(name), compiled_sql=sql,
+                file_path=f"models/{name}.sql", **kw)
+
+
+def cols(**types) -> dict[str, DeclaredColumn]:
+    return {k: DeclaredColumn(k, v) for k, v in types.items()}
+
+
+@pytest.fixture
+def mesh(tmp_path):
+    csv = tmp_path / "raw_orders.csv"
+    csv.write_text("id,Customer_ID,amount,ordered_on\n1,10,9.99,2024-01-01\n2,11,5.00,2024-01-02\n")
+    nodes = [
+        Node(SEED, "shop", "raw_orders", "seed", relation_name=rel("raw_orders"), seed_path=str(csv),
+             seed_column_types={"amount": "decimal(10,2)"}),
+        Node(SRC, "shop", "raw.customers", "source", relation_name=rel("customers", "raw"),
+             columns=cols(id="integer", name="varchar", email=None)),
+        model(STG_O, f"select * from {rel('raw_orders')}"),
+        model(STG_C, f"select id as customer_id, name from {rel('customers', 'raw')}"),
+        model(ORDERS, f"""with o as (select * from {rel('stg_orders')} where amount > 0)
+            select o.id as order_id, o.customer_id, o.amount, c.name as customer_name
+            from o left join {rel('stg_customers')} c on c.customer_id = o.customer_id""",
+              contract_enforced=True,
+              columns=cols(order_id="bigint", customer_id="integer", amount="decimal(12,2)", customer_name="varchar")),
+        model(FIN, f"select * from {rel('orders')}"),
+        model(SUMMARY, f"select customer_id, sum(amount) as total from {rel('fin_orders')} group by 1"),
+        Node("exposure.finance.dash", "finance", "dash", "exposure", depends_on=(SUMMARY,)),
+    ]
+    return {n.unique_id: n for n in nodes}
+
+
+ORDER = [SEED, SRC, STG_O, STG_C, ORDERS, FIN, SUMMARY, "exposure.finance.dash"]
+
+
+def run(nodes, order=ORDER, **kw):
+    return mesh_lineage(nodes, order, lambda n: "duckdb", **kw)
+
+
+def test_schemas_of_every_node_kind(mesh):
+    out = run(mesh)
+    assert out.schemas[SEED] == {"id": "INT", "customer_id": "INT", "amount": "DECIMAL(10, 2)", "ordered_on": "DATE"}
+    assert out.schemas[SRC] == {"id": "INT", "name": "TEXT", "email": None}
+    assert out.schemas[STG_O] == out.schemas[SEED]  # select * carries names and types
+    assert out.schemas[STG_C] == {"customer_id": "INT", "name": "TEXT"}
+    # contract: SQL gives the column list, the contract the types
+    assert out.schemas[ORDERS] == {"order_id": "BIGINT", "customer_id": "INT", "amount": "DECIMAL(12, 2)",
+                                   "customer_name": "TEXT"}
+    assert out.schemas[FIN] == out.schemas[ORDERS]  # select * across projects
+    assert list(out.schemas[SUMMARY]) == ["customer_id", "total"]
+    assert out.schemas[SUMMARY]["customer_id"] == "INT"
+    assert "exposure.finance.dash" not in out.schemas and set(out.models) == {STG_O, STG_C, ORDERS, FIN, SUMMARY}
+    assert out.stats.models == 5 and out.stats.parsed == 5 and out.stats.unknown == 0
+
+
+def test_lineage_through_star_chains_across_projects(mesh):
+    out = run(mesh)
+    assert all(m.status == "ok" for m in out.models.values()), {k: m.reason for k, m in out.models.items()}
+    kinds = {c: {(u.ref, u.kind) for u in ups} for c, ups in out.models[STG_O].columns.items()}
+    assert kinds["customer_id"] == {(ColumnRef(SEED, "customer_id"), "passthrough")}
+    orders = out.models[ORDERS]
+    assert {(u.ref, u.kind) for u in orders.columns["order_id"]} == {(ColumnRef(STG_O, "id"), "renamed")}
+    assert {(u.ref, u.kind) for u in orders.columns["customer_name"]} == {(ColumnRef(STG_C, "name"), "renamed")}
+    assert orders.row_shaping == {ColumnRef(STG_O, "amount"), ColumnRef(STG_O, "customer_id"),
+                                  ColumnRef(STG_C, "customer_id")}
+    fin = out.models[FIN]
+    assert list(fin.columns) == ["order_id", "customer_id", "amount", "customer_name"]
+    assert {u.ref for u in fin.columns["amount"]} == {ColumnRef(ORDERS, "amount")}
+    summary = out.models[SUMMARY]
+    assert {(u.ref, u.kind) for u in summary.columns["total"]} == {(ColumnRef(FIN, "amount"), "derived")}
+    assert summary.row_shaping == {ColumnRef(FIN, "customer_id")}
+
+
+def test_catalog_overrides_inferred_schema(mesh):
+    catalog = {STG_C: {"CUSTOMER_ID": "BIGINT", "name": "VARCHAR", "vip": "BOOLEAN"}}
+    mesh[FIN] = model(FIN, f"select c.* from {rel('stg_customers')} c")
+    out = run(mesh, catalog=catalog)
+    assert out.schemas[STG_C] == {"customer_id": "BIGINT", "name": "TEXT", "vip": "BOOLEAN"}
+    assert list(out.models[FIN].columns) == ["customer_id", "name", "vip"]  # the star sees the catalog
+    assert out.schemas[FIN]["vip"] == "BOOLEAN"
+
+
+def test_unknown_lineage_propagates_honestly(mesh):
+    mesh[STG_C] = model(STG_C, "select id as customer_id, from where (")  # does not parse
+    mesh[ORDERS] = model(ORDERS, f"select * from {rel('stg_customers')}", contract_enforced=True,
+                         columns=mesh[ORDERS].columns)
+    out = run(mesh)
+    assert out.models[STG_C].status == "unknown" and "could not parse" in out.models[STG_C].reason
+    assert out.schemas[STG_C] == {}
+    # a star over a model of unknown columns is not silently empty
+    assert out.models[ORDERS].status == "unknown" and out.models[ORDERS].unknown_columns == {"*"}
+    assert out.schemas[ORDERS] == {"order_id": "BIGINT", "customer_id": "INT", "amount": "DECIMAL(12, 2)",
+                                   "customer_name": "TEXT"}  # contract columns are the fallback
+    assert out.models[FIN].status == "ok"  # ... and a contract is a complete column list
+
+
+def test_declared_columns_of_an_unknown_model_are_marked_incomplete(mesh):
+    mesh[STG_C] = model(STG_C, "select id as customer_id, from where (", columns=cols(customer_id="int", name=None))
+    mesh[ORDERS] = model(ORDERS, f"select * from {rel('stg_customers')}")
+    out = run(mesh)
+    assert out.schemas[STG_C] == {"customer_id": "INT", "name": None, "*": None}
+    orders = out.models[ORDERS]
+    assert orders.status == "partial" and list(orders.columns) == ["customer_id", "name"]
+    assert orders.unknown_columns == {"*"}
+    assert out.schemas[ORDERS] == {"customer_id": "INT", "name": None, "*": None}
+
+
+def test_nodes_without_sql(mesh):
+    mesh["model.shop.py_model"] = Node("model.shop.py_model", "shop", "py_model", "model",
+                                       compiled_sql="def model(dbt, session):\n    return None",
+                                       file_path="models/py_model.py")
+    mesh["model.other.skeleton"] = Node("model.other.skeleton", "other", "skeleton", "model",
+                                        relation_name=rel("skeleton"), injected=True)
+    mesh["model.shop.disabled"] = Node("model.shop.disabled", "shop", "disabled", "model", relation_name=rel("disabled"))
+    out = run(mesh, order=ORDER + ["model.shop.py_model", "model.other.skeleton", "model.shop.disabled"])
+    assert out.models["model.shop.py_model"].reason == "python model: lineage not analysed"
+    assert "dbt-loom skeleton" in out.models["model.other.skeleton"].reason
+    assert "no compiled SQL" in out.models["model.shop.disabled"].reason
+    assert all(out.models[n].status == "unknown" for n in ("model.shop.py_model", "model.other.skeleton"))
+    assert out.stats.parsed == 5
+
+
+def test_nodes_missing_from_order_are_still_analysed(mesh):
+    out = run(mesh, order=[SEED, SRC, STG_O])
+    assert set(out.models) == {STG_O, STG_C, ORDERS, FIN, SUMMARY}
+
+
+def test_seed_without_file_falls_back_to_declared_columns():
+    node = Node(SEED, "shop", "raw_orders", "seed", seed_path="/nonexistent/raw_orders.csv",
+                columns=cols(id="integer", note=None), seed_column_types={"note": "varchar"})
+    assert seed_schema(node, "duckdb") == {"id": "INT", "note": "TEXT"}
+
+
+def test_seed_types_are_sniffed_and_mapped_to_dbt_seed_types(tmp_path):
+    csv = tmp_path / "s.csv"
+    csv.write_text("n,x,flag,label,at\n1,1.5,true,a,2024-01-01 10:00:00\n")
+    node = Node("seed.p.s", "p", "s", "seed", seed_path=str(csv))
+    assert seed_schema(node, "duckdb") == {"n": "INT", "x": "DOUBLE", "flag": "BOOLEAN", "label": "TEXT",
+                                           "at": "TIMESTAMP"}
