@@ -1,10 +1,11 @@
 """Fixtures and helpers shared by the App's tests (``tests/webhooks/``,
 ``tests/bot/``, ``tests/test_e2e_app.py``). Import what you use:
 
-    from tests.app_fixtures import redis_state, standin_github, ...  # noqa: F401
+    from tests.app_fixtures import redis_url, redis_state, standin_github, ...  # noqa: F401
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 import pytest
@@ -13,27 +14,50 @@ import redis
 from analysis.report import Change, ColumnChange, GitRef, Impact, Report
 from bot.settings import Settings
 from bot.jobs.state import State
+from tests.redis_server import RedisServer
 from tests.standin.fixtures import standin_github, standin_openapi  # noqa: F401  (re-exported fixtures)
 
-#: the machine's real Redis; tests use their own DB number and flush only that one
-TEST_REDIS_URL = os.environ.get("MESHDIFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+#: a Redis of the test session's own (see :func:`redis_url`); MESHDIFF_TEST_REDIS_URL overrides it
+TEST_REDIS_OVERRIDE = os.environ.get("MESHDIFF_TEST_REDIS_URL", "").strip() or None
 TEST_SECRET = "It's a Secret to Everybody"
+_server: RedisServer | None = None
+
+
+def session_redis_url() -> str:
+    """The URL of this process's test Redis: ``MESHDIFF_TEST_REDIS_URL``, or a ``redis-server``
+    started on first use on a spare port (``--save "" --appendonly no``, in a temp dir) and
+    killed when the process exits (even when it is killed: see ``tests.redis_server``)."""
+    global _server
+    if TEST_REDIS_OVERRIDE:
+        return TEST_REDIS_OVERRIDE
+    if _server is None:
+        _server = RedisServer().start()
+        atexit.register(_server.stop)
+    return _server.url
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis of the test session's own: parallel test runs never collide and the machine's
+    shared Redis is never flushed. ``MESHDIFF_TEST_REDIS_URL`` points the tests at another Redis
+    instead (its database is flushed by the tests: give them a database of their own)."""
+    return session_redis_url()
 
 
 @pytest.fixture
-def redis_state():
-    state = State.from_url(TEST_REDIS_URL)
+def redis_state(redis_url):
+    state = State.from_url(redis_url)
     try:
         state.r.ping()
     except redis.ConnectionError as exc:  # pragma: no cover - environment problem, not a skip
-        pytest.fail(f"the tests need Redis at {TEST_REDIS_URL}: {exc}")
+        pytest.fail(f"the tests need Redis at {redis_url}: {exc}")
     state.r.flushdb()
     yield state
     state.r.flushdb()
 
 
 def settings_for(gh=None, **overrides) -> Settings:
-    values = dict(webhook_secret=TEST_SECRET, redis_url=TEST_REDIS_URL)
+    values = dict(webhook_secret=TEST_SECRET, redis_url=session_redis_url())
     if gh is not None:
         values.update(app_id=str(gh.app_id), private_key=gh.private_key_pem, github_api_url=gh.api_url,
                       github_url=gh.web_url)

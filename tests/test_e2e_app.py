@@ -1,4 +1,4 @@
-"""End to end: the real Flask app over HTTP, the machine's real Redis (DB 15), a real Celery
+"""End to end: the real Flask app over HTTP, a real Redis (the test session's own redis-server), a real Celery
 worker process, the stand-in GitHub (REST validated against GitHub's OpenAPI + git over smart
 HTTP) and the REAL pipeline (dbt compiles) on the example mesh, in three repositories:
 
@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from bot.celeryapp import QUEUE
 from bot.jobs.state import State
-from tests.app_fixtures import TEST_REDIS_URL, TEST_SECRET, adapt_event, settings_for
+from tests.app_fixtures import TEST_SECRET, adapt_event, redis_url, settings_for  # noqa: F401
 from tests.standin import StandInGitHub
 from tests.standin import webhooks as wh
 from webhooks.app import create_app
@@ -145,9 +145,9 @@ class Mesh:
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory):
+def mesh(tmp_path_factory, redis_url):
     tmp = tmp_path_factory.mktemp("e2e")
-    state = State.from_url(TEST_REDIS_URL)
+    state = State.from_url(redis_url)
     state.r.flushdb()
     gh = StandInGitHub(root=tmp / "github")
     gh.add_installation(INSTALLATION, "octo-org")
@@ -166,7 +166,7 @@ def mesh(tmp_path_factory):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MESHDIFF_")}
     env.update(MESHDIFF_APP_ID=str(gh.app_id), MESHDIFF_PRIVATE_KEY=gh.private_key_pem,
-               MESHDIFF_REDIS_URL=TEST_REDIS_URL, MESHDIFF_GITHUB_API_URL=gh.api_url,
+               MESHDIFF_REDIS_URL=redis_url, MESHDIFF_GITHUB_API_URL=gh.api_url,
                MESHDIFF_GITHUB_URL=gh.web_url, MESHDIFF_CACHE_DIR=str(tmp / "cache"),
                MESHDIFF_WORK_DIR=str(tmp / "work"), MESHDIFF_JOB_TIMEOUT_S="600", PYTHONPATH=ROOT)
     worker = Worker(env, str(tmp / "worker.log"))

@@ -1,4 +1,4 @@
-"""The Celery tasks run in-process against the stand-in GitHub and the real Redis (DB 15);
+"""The Celery tasks run in-process against the stand-in GitHub and a real Redis (the test session's own redis-server);
 the analysis itself is replaced by a fake here (tests/test_e2e_app.py runs the real one)."""
 import os
 import time
@@ -10,7 +10,7 @@ from github import GithubException
 import bot.tasks as tasks
 from bot.github.comment import MARKER
 from bot.jobs.runner import JobResult
-from tests.app_fixtures import fake_report, redis_state, settings_for, standin_github, standin_openapi  # noqa: F401
+from tests.app_fixtures import fake_report, redis_state, redis_url, settings_for, standin_github, standin_openapi  # noqa: F401
 from tests.paths import ROOT
 
 REPO = "octo-org/shop-dbt"

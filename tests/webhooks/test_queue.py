@@ -1,9 +1,9 @@
-"""The web app with its real queue: Celery ``send_task`` into the machine's Redis (DB 15)."""
+"""The web app with its real queue: Celery ``send_task`` into the test session's own redis-server."""
 import base64
 import json
 
 from bot.celeryapp import QUEUE, TASK_ANALYZE
-from tests.app_fixtures import TEST_SECRET, adapt_event, redis_state, settings_for  # noqa: F401
+from tests.app_fixtures import TEST_SECRET, adapt_event, redis_state, redis_url, settings_for  # noqa: F401
 from tests.standin import webhooks as wh
 from webhooks.app import create_app
 

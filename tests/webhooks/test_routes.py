@@ -1,5 +1,5 @@
 """The webhook endpoint with real payloads (@octokit/webhooks-examples), the real Flask app and
-the machine's real Redis (DB 15); the queue is a recorder here (test_webhooks_queue.py uses
+a real Redis (the test session's own redis-server); the queue is a recorder here (test_webhooks_queue.py uses
 the real Celery/Redis queue)."""
 import json
 import time
@@ -8,7 +8,7 @@ import pytest
 
 from bot.celeryapp import TASK_ANALYZE, TASK_COMMAND
 from bot.settings import Settings, SettingsError
-from tests.app_fixtures import TEST_REDIS_URL, TEST_SECRET, adapt_event, redis_state, settings_for  # noqa: F401
+from tests.app_fixtures import TEST_SECRET, adapt_event, redis_state, redis_url, settings_for  # noqa: F401
 from tests.standin import webhooks as wh
 from webhooks.app import MAX_BODY_BYTES, create_app
 from webhooks.security import signature, verify_signature
@@ -77,9 +77,9 @@ def test_signature_compared_in_constant_time(web, monkeypatch):
     assert len(calls) == 2 and not real(*calls[1]) and len(rec.calls) == 1
 
 
-def test_refuses_to_start_without_secret(redis_state):
+def test_refuses_to_start_without_secret(redis_state, redis_url):
     with pytest.raises(SettingsError, match="MESHDIFF_WEBHOOK_SECRET"):
-        create_app(Settings(redis_url=TEST_REDIS_URL), state=redis_state, enqueue=Recorder())
+        create_app(Settings(redis_url=redis_url), state=redis_state, enqueue=Recorder())
 
 
 @pytest.mark.parametrize("action, variant", [("opened", "with-installation"), ("synchronize", "with-installation"),
