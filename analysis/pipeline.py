@@ -27,7 +27,8 @@ from analysis.dbt.nodes import Project
 from analysis.dbt.snapshot import ProjectLoader
 from analysis.store.trim import maybe_trim
 from analysis.impact.policy import Policy, decide
-from analysis.report import Change, GitRef, Report
+from analysis.impact.unblock import suggest
+from analysis.report import BrokenProject, Change, GitRef, Report
 
 
 @dataclass
@@ -185,7 +186,10 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     report.warnings += _lineage_warnings(lin["head"].models, head_mesh,
                                          changed_ids | {i.node for i in report.impacts} - explained)
     for project, error in head_failures.items():
-        report.warnings.append(f"{project} no longer compiles against {changed}@{req.head.ref}:\n{error}")
+        blamed = sorted(n for n in node_seeds if n.split(".")[1:2] == [project])
+        report.broken.append(BrokenProject(project, error, blamed))
+    report.suggestions = suggest(report, base_own, head_own,
+                                 dialects={changed: head_mesh.projects[changed].sql_dialect})
     report.timings["impact_s"] = round(time.monotonic() - clock, 3)
 
 

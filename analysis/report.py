@@ -51,6 +51,8 @@ class Change:
     lines: list[int] = field(default_factory=list)
     access: str | None = None
     owners: list[str] = field(default_factory=list)
+    #: GitHub handles of its owners (``@user``, ``@org/team``), validated
+    handles: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +71,46 @@ class Impact:
     reasons: list[str] = field(default_factory=list)
     access: str | None = None
     file: str | None = None
+    #: GitHub handles of its owners: from the manifest (group owner ``github`` key, ``@``-prefixed
+    #: ``meta.owner``) and, in the App, the CODEOWNERS of its repository for ``file``
+    handles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Snippet:
+    """A ready-to-paste piece of a suggestion."""
+
+    language: str  # yaml | sql | shell
+    code: str
+    #: the file it goes into (relative to its project), when there is one
+    path: str | None = None
+
+
+@dataclass
+class Suggestion:
+    """How to unblock one finding (see ``analysis.impact.unblock``)."""
+
+    #: new-version | alias | consumer-first | provable | fix-consumer
+    kind: str
+    #: the changed node (or the consumer project, for ``fix-consumer``) it is about
+    subject: str
+    title: str
+    #: plain sentences (no Markdown); names are wrapped in backticks
+    text: str
+    snippets: list[Snippet] = field(default_factory=list)
+    #: files to edit, ``project:path`` (consumer-first)
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BrokenProject:
+    """A consumer project that compiles before the change and no longer compiles with it."""
+
+    project: str
+    #: dbt's error text (untrusted: escape it before showing it)
+    error: str
+    #: the nodes blamed for it (they are reported as breaking impacts too)
+    nodes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +130,10 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     #: mesh edges among impacted/changed nodes, for the picture: [upstream, downstream]
     edges: list[list[str]] = field(default_factory=list)
+    #: how to unblock, per finding
+    suggestions: list[Suggestion] = field(default_factory=list)
+    #: consumer projects that stop compiling with the change (a headline finding)
+    broken: list[BrokenProject] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
@@ -103,6 +149,11 @@ class Report:
             for c in data.get("changes", [])
         ]
         data["impacts"] = [Impact(**i) for i in data.get("impacts", [])]
+        data["suggestions"] = [
+            Suggestion(**{**s, "snippets": [Snippet(**x) for x in s.get("snippets", [])]})
+            for s in data.get("suggestions", [])
+        ]
+        data["broken"] = [BrokenProject(**b) for b in data.get("broken", [])]
         return cls(**data)
 
     def impacts_by_project(self) -> dict[str, list[Impact]]:

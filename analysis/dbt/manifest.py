@@ -55,15 +55,14 @@ def parse_manifest(data: Any, *, source: str = "manifest.json", project_dir: str
             f"{source} has no metadata.project_name",
             hint="manifests from dbt-core >= 1.6 carry it; upgrade dbt or recompile",
         )
-    groups = {
-        g.get("name"): _owner_strings(g.get("owner") or {})
-        for g in (data.get("groups") or {}).values()
-        if isinstance(g, dict)
-    }
+    raw_groups = [g for g in (data.get("groups") or {}).values() if isinstance(g, dict)]
+    groups = {g.get("name"): _owner_strings(g.get("owner") or {}) for g in raw_groups}
+    group_handles = {g.get("name"): owner_handles(g.get("owner")) for g in raw_groups}
     nodes: dict[str, Node] = {}
     for raw in (data.get("nodes") or {}).values():
         if isinstance(raw, dict) and raw.get("resource_type") in _NODE_TYPES:
             node = _node(raw, groups, project_dir)
+            node.handles = _handles(raw, group_handles)
             nodes[node.unique_id] = node
     for raw in (data.get("sources") or {}).values():
         if isinstance(raw, dict):
@@ -73,6 +72,7 @@ def parse_manifest(data: Any, *, source: str = "manifest.json", project_dir: str
         for raw in (data.get(key) or {}).values():
             if isinstance(raw, dict):
                 node = _consumer_node(raw, groups)
+                node.handles = _handles(raw, group_handles)
                 nodes[node.unique_id] = node
     return Project(
         name=name,
@@ -91,6 +91,45 @@ def _owner_strings(owner: dict) -> tuple[str, ...]:
     if name and email:
         return (f"{name} <{email}>",)
     return tuple(str(x) for x in (name or email,) if x)
+
+
+#: a GitHub user (``@octocat``) or team (``@octo-org/finance``) as GitHub spells them
+_HANDLE_RE = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,99})?$")
+
+
+def handle(value: Any) -> str | None:
+    """``@user`` or ``@org/team`` when ``value`` is a valid GitHub handle (with or without its
+    ``@``), else ``None``. Only handles that pass this check are ever mentioned."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    text = text if text.startswith("@") else f"@{text}"
+    return text if _HANDLE_RE.match(text) else None
+
+
+def owner_handles(owner: Any) -> tuple[str, ...]:
+    """Handles of a group's (or exposure's) ``owner``: its ``github`` key, a string or a list."""
+    if not isinstance(owner, dict):
+        return ()
+    raw = owner.get("github")
+    values = raw if isinstance(raw, list) else [raw]
+    return tuple(dict.fromkeys(h for h in map(handle, values) if h))
+
+
+def _handles(raw: dict, group_handles: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """GitHub handles of a node's owners: its group owner's ``github`` key, an ``@``-prefixed
+    ``meta.owner`` (string or list), an exposure owner's ``github`` key."""
+    out: list[str] = []
+    group = raw.get("group") or (raw.get("config") or {}).get("group")
+    out.extend(group_handles.get(group, ()))
+    for meta in (raw.get("meta") or {}, (raw.get("config") or {}).get("meta") or {}):
+        owner = meta.get("owner")
+        for value in owner if isinstance(owner, list) else [owner]:
+            if isinstance(value, str) and value.strip().startswith("@") and (h := handle(value)):
+                out.append(h)
+    if raw.get("resource_type") == "exposure":
+        out.extend(owner_handles(raw.get("owner")))
+    return tuple(dict.fromkeys(out))
 
 
 def _owners(raw: dict, groups: dict[str, tuple[str, ...]]) -> tuple[str, ...]:

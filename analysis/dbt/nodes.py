@@ -42,6 +42,8 @@ class Node:
     access: str | None = None
     group: str | None = None
     owners: tuple[str, ...] = ()
+    #: GitHub handles (``@user``, ``@org/team``) of its owners, validated (see ``manifest.handle``)
+    handles: tuple[str, ...] = ()
     version: str | None = None
     latest_version: str | None = None
     deprecation_date: str | None = None

@@ -98,6 +98,7 @@ class ProjectLoader:
             row[_SEED_PATH] = os.path.join(project_dir, seed)
         node = Node(*row)
         node.owners = tuple(node.owners)
+        node.handles = tuple(node.handles)
         node.depends_on = tuple(node.depends_on)
         self._rows[line] = (node, project_dir)
         return node

@@ -62,7 +62,7 @@ def _change(node: Node, category: str, status: str, reasons: list[str], columns=
         node=node.unique_id, resource_type=node.resource_type, category=category,
         columns=columns or [], reasons=reasons, status=status,
         file=node.file_path if node.resource_type != "source" else (node.file_path or node.patch_path),
-        access=node.access, owners=list(node.owners),
+        access=node.access, owners=list(node.owners), handles=list(node.handles),
     )
 
 

@@ -302,7 +302,7 @@ def impacts_from_hits(hits: dict[tuple[str, str], _Hit], mesh: Mesh, fallback: M
         out.append(Impact(
             project=node.project, node=node_id, resource_type=node.resource_type, severity=severity,
             columns=names, via=_path(hits, (node_id, worst[0][0])), owners=list(node.owners),
-            reasons=reasons, access=node.access, file=node.file_path,
+            reasons=reasons, access=node.access, file=node.file_path, handles=list(node.handles),
         ))
     out.sort(key=lambda i: (-_SEVERITY_RANK[i.severity], i.project, i.node))
     return out

@@ -54,7 +54,8 @@ def test_public_model_removed(run):
     assert by_project(report) == {"finance": [CHURN, ORD, SEG], "exec_reporting": [BOARD, TOP]}
     assert all(sev == "breaking" for sev, _ in impacts(report).values())
     # the consumer that no longer compiles is reported with dbt's own message
-    assert any("depends on a node named 'customers'" in w for w in report.warnings)
+    assert any("depends on a node named 'customers'" in b.error for b in report.broken)
+    assert {b.project for b in report.broken} == {"finance", "exec_reporting"}
     assert any("public model `customers` removed" in p for p in report.policy)
 
 
