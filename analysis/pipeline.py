@@ -25,6 +25,7 @@ from analysis.impact.propagate import World, build_index, failing_nodes, impacts
 from analysis.mesh import Mesh, build_mesh
 from analysis.dbt.nodes import Project
 from analysis.dbt.snapshot import ProjectLoader
+from analysis.progress import Observer, counter, step
 from analysis.store.trim import maybe_trim
 from analysis.impact.policy import Policy, decide
 from analysis.impact.unblock import suggest
@@ -56,6 +57,8 @@ class AnalysisRequest:
     lineage_timeout_s: float = 10.0
     #: project name -> path of a catalog.json (column types from the warehouse)
     catalogs: dict[str, str] = field(default_factory=dict)
+    #: told each step (compiles, lineage, impact) as it starts and ends: :mod:`analysis.progress`
+    progress: Observer | None = None
 
 
 def default_cache_dir() -> str:
@@ -85,9 +88,9 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     cache_dir = req.cache_dir or default_cache_dir()
     head_file = dbt.read_project(req.changed.path)
     report.changed_project = head_file.name
-    try:
-        base_file = dbt.read_project(req.base_path)
-    except AnalysisError:
+    if os.path.isfile(os.path.join(req.base_path, "dbt_project.yml")):
+        base_file = dbt.read_project(req.base_path)  # a broken one is an error, not "every node added"
+    else:
         base_file = None
         report.warnings.append(f"{head_file.name} is not a dbt project at {req.base.ref}: every node counts as added")
     upstream = [_Unit(s, dbt.read_project(s.path)) for s in req.upstream]
@@ -96,23 +99,23 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     downstream = _connected(head_file.name, downstream, report)
     report.projects = [u.file.name for u in upstream] + [head_file.name] + [u.file.name for u in downstream]
 
-    def run(unit_file: dbt.DbtProjectFile, deps: dict, spec: ProjectSpec = req.changed) -> dbt.CompileResult:
-        return dbt.compile_project(unit_file, deps, cache_dir=cache_dir, timeout_s=req.compile_timeout_s,
-                                   target=spec.target)
+    def run(unit_file: dbt.DbtProjectFile, deps: dict, spec: ProjectSpec = req.changed, *,
+            side: str) -> dbt.CompileResult:
+        return _compile(unit_file, deps, spec, side, cache_dir, req.compile_timeout_s, req.progress)
 
     up_results: dict[str, dbt.CompileResult] = {}
     for unit in upstream:
-        result = run(unit.file, dict(up_results), unit.spec)
+        result = run(unit.file, dict(up_results), unit.spec, side="as is")
         if not result.ok:
             raise AnalysisError(f"upstream project {unit.file.name} ({unit.file.path}) does not compile",
                                 detail=result.error, hint="fix it or leave it out of --upstream")
         up_results[unit.file.name] = result
-    head_result = run(head_file, dict(up_results))
+    head_result = run(head_file, dict(up_results), side=f"head ({req.head.ref})")
     if not head_result.ok:
         raise AnalysisError(f"{head_file.name} does not compile at {req.head.ref} ({head_file.path})",
                             detail=head_result.error,
                             hint="fix the error above; a project that does not compile cannot be analysed")
-    base_result = run(base_file, dict(up_results)) if base_file else None
+    base_result = run(base_file, dict(up_results), side=f"base ({req.base.ref})") if base_file else None
     if base_file and not base_result.ok:
         raise AnalysisError(f"{head_file.name} does not compile at {req.base.ref}",
                             detail=base_result.error, hint="the base must compile to compare against it")
@@ -123,8 +126,8 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     head_failures: dict[str, str] = {}
     for unit in downstream:
         name = unit.file.name
-        before = run(unit.file, dict(worlds["base"]), unit.spec) if base_result else None
-        after = run(unit.file, dict(worlds["head"]), unit.spec)
+        before = run(unit.file, dict(worlds["base"]), unit.spec, side="against base") if base_result else None
+        after = run(unit.file, dict(worlds["head"]), unit.spec, side="against head")
         if before is not None and not before.ok:
             report.errors.append(
                 f"{name} does not compile against {head_file.name}@{req.base.ref} (before this change), "
@@ -155,13 +158,28 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     cache = LineageCache(os.path.join(cache_dir, "lineage"))
     lin = {}
     for label, mesh in (("base", base_mesh), ("head", head_mesh)):
-        lin[label] = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, catalog=catalog,
-                                  digests=mesh.digests(),
-                                  cache=cache, timeout_s=req.lineage_timeout_s)
+        with step(req.progress, "lineage", label, total=len(mesh.nodes)):
+            lin[label] = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, catalog=catalog,
+                                      digests=mesh.digests(), cache=cache, timeout_s=req.lineage_timeout_s,
+                                      tick=counter(req.progress, "lineage", label))
     report.timings["lineage_s"] = round(time.monotonic() - clock, 3)
+    with step(req.progress, "impact", "diff and propagation"):
+        _impact(req, report, head_file.name, base_mesh, head_mesh, lin, head_failures)
 
+
+def _compile(project: dbt.DbtProjectFile, deps: dict, spec: ProjectSpec, side: str, cache_dir: str,
+             timeout_s: float, progress: Observer | None) -> dbt.CompileResult:
+    """One compile, told to ``progress`` as ``<project> <side>`` (cached or not, with its time)."""
+    with step(progress, "compile", f"{project.name} {side}") as info:
+        result = dbt.compile_project(project, deps, cache_dir=cache_dir, timeout_s=timeout_s, target=spec.target)
+        info["cached"], info["ok"] = result.cached, result.ok
+    return result
+
+
+def _impact(req: AnalysisRequest, report: Report, changed: str, base_mesh: Mesh, head_mesh: Mesh, lin: dict,
+            head_failures: dict[str, str]) -> None:
+    """The diff of the changed project, its propagation through the mesh, warnings."""
     clock = time.monotonic()
-    changed = head_file.name
     base_own = base_mesh.projects[changed].own_nodes() if changed in base_mesh.projects else {}
     head_own = head_mesh.projects[changed].own_nodes()
     diff = diff_project(base_own, head_own, lin["base"].models, lin["head"].models,
@@ -384,8 +402,9 @@ class MeshState:
 
 def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstream: list[ProjectSpec] = (), *,
                  cache_dir: str | None = None, compile_timeout_s: float = 300.0,
-                 lineage_timeout_s: float = 10.0) -> MeshState:
-    """Compile ``project`` and the projects around it as they are, and compute the lineage."""
+                 lineage_timeout_s: float = 10.0, progress: Observer | None = None) -> MeshState:
+    """Compile ``project`` and the projects around it as they are, and compute the lineage
+    (each step told to ``progress``, see :mod:`analysis.progress`)."""
     cache_dir = cache_dir or default_cache_dir()
     main = dbt.read_project(project.path)
     ups = [_Unit(s, dbt.read_project(s.path)) for s in upstream]
@@ -396,8 +415,7 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
     results: dict[str, dbt.CompileResult] = {}
     specs = {main.name: project}
     for unit in [*ups, _Unit(project, main), *downs]:
-        result = dbt.compile_project(unit.file, dict(results), cache_dir=cache_dir, timeout_s=compile_timeout_s,
-                                     target=unit.spec.target)
+        result = _compile(unit.file, dict(results), unit.spec, "as is", cache_dir, compile_timeout_s, progress)
         if not result.ok:
             raise AnalysisError(f"{unit.file.name} does not compile ({unit.file.path})", detail=result.error,
                                 hint="fix the error above and run again")
@@ -408,6 +426,8 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
     from analysis.lineage.meshlineage import mesh_lineage
 
     cache = LineageCache(os.path.join(cache_dir, "lineage"))
-    lineage = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, cache=cache, digests=mesh.digests(),
-                           timeout_s=lineage_timeout_s)
+    with step(progress, "lineage", "mesh", total=len(mesh.nodes)):
+        lineage = mesh_lineage(mesh.nodes, mesh.upstream_first(), mesh.dialect_of, cache=cache,
+                               digests=mesh.digests(), timeout_s=lineage_timeout_s,
+                               tick=counter(progress, "lineage", "mesh"))
     return MeshState(mesh, lineage, scratch.warnings)

@@ -18,6 +18,7 @@ project is never compiled twice.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -31,6 +32,7 @@ import yaml
 
 from analysis.dbt import sandbox
 from analysis.errors import AnalysisError
+from analysis.store.files import read_text
 from analysis.store.trim import touch
 
 COMPILE_VERSION = "1"
@@ -76,7 +78,7 @@ def read_project(path: str) -> DbtProjectFile:
     path = os.path.abspath(path)
     if not os.path.isdir(path):
         raise AnalysisError(
-            f"{path} is not a directory",
+            f"{path} {'is a file, not a folder' if os.path.exists(path) else 'does not exist'}",
             hint="pass the folder that holds dbt_project.yml",
         )
     project_file = os.path.join(path, "dbt_project.yml")
@@ -92,16 +94,7 @@ def read_project(path: str) -> DbtProjectFile:
             hint="every dbt project needs `name:` in dbt_project.yml",
         )
     loom_file = os.path.join(path, "dbt_loom.config.yml")
-    entries: tuple[dict, ...] = ()
-    if os.path.isfile(loom_file):
-        loom = _read_yaml(loom_file) or {}
-        manifests = loom.get("manifests") if isinstance(loom, dict) else None
-        if manifests is not None and not isinstance(manifests, list):
-            raise AnalysisError(
-                f"{loom_file}: `manifests` must be a list",
-                hint="see dbt-loom's docs: manifests: [{name: ..., type: file, config: {path: ...}}]",
-            )
-        entries = tuple(m for m in (manifests or []) if isinstance(m, dict))
+    entries = _loom_entries(loom_file) if os.path.isfile(loom_file) else ()
     has_packages = any(
         isinstance(d := _read_yaml(os.path.join(path, f)), dict) and d.get("packages")
         for f in ("packages.yml", "dependencies.yml")
@@ -116,10 +109,33 @@ def read_project(path: str) -> DbtProjectFile:
     )
 
 
+_LOOM_SHAPE = "manifests: [{name: shop, type: file, config: {path: ../shop/target/manifest.json}}]"
+
+
+def _loom_entries(loom_file: str) -> tuple[dict, ...]:
+    """The manifest entries of a ``dbt_loom.config.yml``; a file dbt-loom cannot read (empty,
+    not a mapping, no ``manifests`` list, an entry without ``name``) is an error naming it."""
+    loom = _read_yaml(loom_file)
+    hint = f"dbt-loom reads `{_LOOM_SHAPE}`; fix the file, or delete it if the project reads no other project"
+    if loom is None:
+        raise AnalysisError(f"{loom_file} is empty", hint=hint)
+    if not isinstance(loom, dict) or "manifests" not in loom:
+        found = f"keys {', '.join(map(str, loom))}" if isinstance(loom, dict) else f"a {type(loom).__name__}"
+        raise AnalysisError(f"{loom_file} has no `manifests` list (it holds {found})", hint=hint)
+    manifests = loom["manifests"]
+    if not isinstance(manifests, list):
+        raise AnalysisError(f"{loom_file}: `manifests` must be a list, not a {type(manifests).__name__}", hint=hint)
+    for i, entry in enumerate(manifests):
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise AnalysisError(f"{loom_file}: entry {i + 1} of `manifests` has no `name` ({entry!r})", hint=hint)
+    return tuple(manifests)
+
+
 def _read_yaml(path: str):
+    stream = io.StringIO(read_text(path))
+    stream.name = path  # YAML errors name the file
     try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+        return yaml.safe_load(stream)
     except yaml.YAMLError as exc:
         raise AnalysisError(f"{path} is not valid YAML: {exc}", hint="fix the YAML syntax") from None
 

@@ -115,12 +115,14 @@ class MeshLineage:
 def mesh_lineage(nodes: Mapping[str, Node], order: Sequence[str], dialect_of: Callable[[Node], str], *,
                  catalog: Mapping[str, Mapping[str, str | None]] | None = None,
                  cache: LineageCache | None = None, timeout_s: float = 10.0,
-                 digests: Mapping[str, str] | None = None) -> MeshLineage:
+                 digests: Mapping[str, str] | None = None,
+                 tick: Callable[[int, int], None] | None = None) -> MeshLineage:
     """Schemas and lineage of every node of the mesh (see the module docstring).
 
     ``digests``: project -> :attr:`~analysis.dbt.nodes.Project.digest`, when known: its pack is then
-    found without hashing each of its nodes."""
-    return _Run(nodes, dialect_of, catalog, cache, timeout_s, digests or {}).run(order)
+    found without hashing each of its nodes. ``tick(done, total)``, when given, is called after
+    each node (for a progress display)."""
+    return _Run(nodes, dialect_of, catalog, cache, timeout_s, digests or {}).run(order, tick)
 
 
 class _Run:
@@ -146,7 +148,7 @@ class _Run:
         #: analysis: (node, tables, dialect, catalog entry, [(input, fingerprint)], record, cached)
         self.last: dict = cache.memo.setdefault("last", {}) if cache is not None else {}
 
-    def run(self, order: Sequence[str]) -> MeshLineage:
+    def run(self, order: Sequence[str], tick: Callable[[int, int], None] | None = None) -> MeshLineage:
         start = time.perf_counter()
         seen = set(order)
         ids = [i for i in order if i in self.nodes] + sorted(i for i in self.nodes if i not in seen)
@@ -156,8 +158,10 @@ class _Run:
             if self.cache is not None:
                 for address in packs:
                     self.cache.load_pack(address)
-            for node_id in ids:
+            for done, node_id in enumerate(ids, 1):
                 self._visit(node_id)
+                if tick is not None:
+                    tick(done, len(ids))
             if self.cache is not None:
                 self._write_packs(packs)
         self.stats.seconds = time.perf_counter() - start
