@@ -1,4 +1,5 @@
-"""The `meshdiff` command: exit codes, formats, bad input (clear message, exit 2, no traceback)."""
+"""The `meshdiff` command on real compiles: exit codes, formats, what dbt says when a project does
+not compile. Bad input of every flag is in test_cli_inputs.py (no dbt needed there)."""
 import json
 import os
 import subprocess
@@ -14,8 +15,9 @@ pytestmark = pytest.mark.dbt
 
 def meshdiff(*args, cache, cwd=None):
     env = {**os.environ, "MESHDIFF_CACHE_DIR": cache}
+    # no time limit: each dbt invocation has its own (--compile-timeout), a busy machine is only slower
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=600)
+                          env=env, cwd=cwd)
 
 
 def no_traceback(proc):
@@ -54,27 +56,6 @@ def test_safe_change_exits_0_with_markdown(mesh_repo, meshdiff_cache, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "✅ **No downstream impact**" in proc.stdout
     assert "`shop`, `finance`, `exec_reporting`" in proc.stdout
-
-
-def test_path_that_is_no_dbt_project(tmp_path, meshdiff_cache):
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    proc = meshdiff("analyze", "--project", str(tmp_path), "--base", "HEAD", cache=meshdiff_cache)
-    no_traceback(proc)
-    assert proc.returncode == 2
-    assert "is not a dbt project: it has no dbt_project.yml" in proc.stderr
-
-
-def test_path_outside_git(tmp_path, meshdiff_cache):
-    proc = meshdiff("analyze", "--project", str(tmp_path), "--base", "main", cache=meshdiff_cache)
-    no_traceback(proc)
-    assert proc.returncode == 2 and "is not inside a git checkout" in proc.stderr
-
-
-def test_ref_that_does_not_exist(mesh_repo, meshdiff_cache):
-    proc = meshdiff("analyze", "--project", f"{mesh_repo}/shop", "--base", "no-such-branch", cache=meshdiff_cache)
-    no_traceback(proc)
-    assert proc.returncode == 2
-    assert "git ref 'no-such-branch' does not exist" in proc.stderr
 
 
 def test_project_that_does_not_compile_shows_dbts_message(mesh_repo, meshdiff_cache):

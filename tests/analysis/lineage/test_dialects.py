@@ -42,7 +42,7 @@ def test_the_adapter_type_comes_from_the_manifest():
 
 
 def test_the_cli_override_lands_in_the_project_spec(tmp_path):
-    from bot.cli import _dialects, _specs
+    from bot.cli.inputs import dialects as _dialects, specs as _specs
     (tmp_path / "dbt_project.yml").write_text("name: shop\n")
     dialects = _dialects(["shop=Snowflake", "finance=bigquery"])
     assert dialects == {"shop": "snowflake", "finance": "bigquery"}

@@ -1,0 +1,126 @@
+"""Checks of the command line's paths, files and ``PROJECT=VALUE`` pairs, done before any work
+starts: each bad value raises :class:`~analysis.errors.AnalysisError` saying what is wrong and
+what to do (the CLI prints it and exits 2)."""
+from __future__ import annotations
+
+import os
+
+from analysis.errors import AnalysisError
+
+
+def pairs(values: list[str], flag: str, example: str = "shop=snowflake") -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key or not val:
+            raise AnalysisError(f"{flag} {value!r} is not PROJECT=VALUE", hint=f"e.g. {flag} {example}")
+        out[key] = val
+    return out
+
+
+def dialects(values: list[str]) -> dict[str, str]:
+    from analysis.lineage.dialects import check_dialect
+
+    out = pairs(values, "--dialect")
+    for project, dialect in out.items():
+        try:
+            out[project] = check_dialect(dialect)
+        except AnalysisError as exc:
+            raise AnalysisError(f"--dialect {project}={dialect}: {exc.message}", hint=exc.hint) from None
+    return out
+
+
+def targets(values: list[str]) -> dict[str, str]:
+    from analysis.dbt.compile import check_target
+
+    out = pairs(values, "--target", "shop=prod")
+    for project, name in out.items():
+        try:
+            check_target(name)
+        except AnalysisError as exc:
+            raise AnalysisError(f"--target {project}={name}: {exc.message}", hint=exc.hint) from None
+    return out
+
+
+def catalog_files(values: list[str], projects: list[str]) -> dict[str, str]:
+    """``--catalog PROJECT=FILE`` pairs: PROJECT is one of the analysed projects and FILE a
+    catalog holding its nodes."""
+    from analysis.pipeline import _catalogs
+
+    out = {}
+    for project, path in pairs(values, "--catalog", "shop=target/catalog.json").items():
+        if project not in projects:
+            raise AnalysisError(f"--catalog {project}={path}: no project named {project!r} is analysed",
+                                hint="PROJECT is a dbt project name (`name:` of its dbt_project.yml), one of: "
+                                + ", ".join(projects))
+        out[project] = os.path.abspath(path)
+        if os.path.isfile(out[project]):
+            from analysis.store.files import read_text
+
+            read_text(out[project], f"--catalog {project}")  # another encoding: say so, not "bad JSON"
+    _catalogs(out)
+    return out
+
+
+def output_file(path: str | None) -> str | None:
+    """``--output FILE``: a file that can be written (its folder exists), checked before the
+    analysis so that its result is not lost at the end."""
+    if path is None:
+        return None
+    full = os.path.abspath(path)
+    folder = os.path.dirname(full)
+    if os.path.isdir(full):
+        raise AnalysisError(f"--output {path} is a folder", hint="give a file name, e.g. --output report.md")
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise AnalysisError(f"--output {path}: the folder {folder} {what}",
+                            hint=f"create it first (mkdir -p {folder}) or write the report elsewhere")
+    if not os.access(folder, os.W_OK) or (os.path.exists(full) and not os.access(full, os.W_OK)):
+        raise AnalysisError(f"--output {path} cannot be written (permission denied)",
+                            hint="write the report to a folder you can write to")
+    return full
+
+
+def cache_dir(path: str | None) -> str:
+    """The cache folder (``--cache-dir``, else ``$MESHDIFF_CACHE_DIR``, else ``~/.cache/meshdiff``),
+    created if needed; a path that is a file or cannot be created is an error."""
+    from analysis.pipeline import default_cache_dir
+
+    source = "--cache-dir" if path else ("MESHDIFF_CACHE_DIR" if os.environ.get("MESHDIFF_CACHE_DIR") else
+                                         "the default cache folder")
+    full = os.path.abspath(os.path.expanduser(path or default_cache_dir()))
+    hint = "pass --cache-dir DIR (or set MESHDIFF_CACHE_DIR) to a folder meshdiff can create and write"
+    if os.path.exists(full) and not os.path.isdir(full):
+        raise AnalysisError(f"{source} {full} is a file, not a folder", hint=hint)
+    try:
+        os.makedirs(full, exist_ok=True)
+    except OSError as exc:
+        raise AnalysisError(f"{source} {full} cannot be created: {exc.strerror}", hint=hint) from None
+    if not os.access(full, os.W_OK | os.X_OK):
+        raise AnalysisError(f"{source} {full} cannot be written (permission denied)", hint=hint)
+    return full
+
+
+def text_file(path: str, flag: str) -> str:
+    """The UTF-8 text of a file named on the command line."""
+    from analysis.store.files import read_text
+
+    if os.path.isdir(path):
+        raise AnalysisError(f"{flag} {path} is a folder, not a file", hint=f"pass the file itself to {flag}")
+    try:
+        return read_text(path, flag)
+    except OSError as exc:
+        raise AnalysisError(f"cannot read {flag} {path}: {exc.strerror}", hint="check the path") from None
+
+
+def specs(paths: list[str], dialect_of: dict[str, str], target_of: dict[str, str]):
+    """Project specs of project folders (each read now: a bad folder stops here)."""
+    from analysis.dbt.compile import read_project
+
+    return [spec(os.path.abspath(path), read_project(path).name, dialect_of, target_of) for path in paths]
+
+
+def spec(path: str, name: str, dialect_of: dict[str, str], target_of: dict[str, str]):
+    from analysis.pipeline import ProjectSpec
+
+    return ProjectSpec(path=path, dialect=dialect_of.get(name), name=name, target=target_of.get(name))
