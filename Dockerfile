@@ -19,7 +19,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md LICENSE ./
+COPY examples ./examples
 COPY analysis ./analysis
 COPY bot ./bot
 COPY webhooks ./webhooks
