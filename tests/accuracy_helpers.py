@@ -17,6 +17,7 @@ import io
 import json
 import os
 import pickle
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ def run_jobs(plan: dict) -> list[dict]:
         try:
             for project, args in BUILD_STEPS:
                 os.chdir(os.path.join(root, project))
+                _log(f"job {len(results) + 1}/{len(plan['jobs'])} {job['name']}: dbt {args[0]} {project}")
                 res = dbtRunner().invoke([*args, "--profiles-dir", ".", "--project-dir", ".", "--quiet"])
                 if not res.success:
                     error = f"dbt {args[0]} {project} failed:\n{_failures(res)}"
@@ -101,9 +103,36 @@ def run_jobs(plan: dict) -> list[dict]:
                 with open(path, "w", encoding="utf-8") as handle:
                     handle.write(text)
         results.append({"name": job["name"], "error": error, "seconds": round(time.monotonic() - started, 2)})
-        print(f"[accuracy] {job['name']}: {'ok' if error is None else 'FAILED'} "
-              f"in {results[-1]['seconds']}s", file=sys.stderr, flush=True)
+        _log(f"job {len(results)}/{len(plan['jobs'])} {job['name']}: {'ok' if error is None else 'FAILED'} "
+             f"in {results[-1]['seconds']}s")
     return results
+
+
+def _log(text: str) -> None:
+    print(f"[accuracy] {time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
+def wait_while_logging(proc, log_path, stall_s: float, echo=None, poll_s: float = 2.0) -> bool:
+    """Wait for ``proc`` as long as it keeps writing to ``log_path``; ``True`` if it stayed
+    silent for ``stall_s`` seconds (the caller stops it). New log lines go to ``echo``. No
+    limit on the total time: a loaded machine makes every step slower, not silent."""
+    seen, quiet_since = 0, time.monotonic()
+    while proc.poll() is None:
+        try:
+            proc.wait(timeout=poll_s)
+        except subprocess.TimeoutExpired:
+            pass
+        size = os.path.getsize(log_path)
+        if size != seen:
+            if echo is not None:
+                with open(log_path, "rb") as handle:
+                    handle.seek(seen)
+                    echo.write(handle.read(size - seen).decode("utf-8", "replace"))
+                    echo.flush()
+            seen, quiet_since = size, time.monotonic()
+        elif time.monotonic() - quiet_since > stall_s:
+            return True
+    return False
 
 
 def main(argv: list[str]) -> int:
