@@ -34,7 +34,9 @@ from tests.paths import ROOT
 EXAMPLES = os.path.join(ROOT, "examples")
 SHOP, FINANCE, EXEC = "octo-org/shop-dbt", "octo-org/finance-dbt", "octo-org/exec-dbt"
 INSTALLATION = 4711
-WAIT_S = 240
+#: how long a wait may take before the test gives up (with the worker's log): an analysis compiles
+#: six projects, each some seconds idle and many more on a busy machine; generous, not a speed limit
+WAIT_S = 1200
 MESH_YML = f"""version: 1
 projects:
   - path: shop
@@ -171,7 +173,7 @@ def mesh(tmp_path_factory, redis_url):
                MESHDIFF_WORK_DIR=str(tmp / "work"), MESHDIFF_JOB_TIMEOUT_S="600", PYTHONPATH=ROOT)
     worker = Worker(env, str(tmp / "worker.log"))
     try:
-        _wait(lambda: state.workers(), "the worker's first heartbeat", timeout=90, worker=worker)
+        _wait(lambda: state.workers(), "the worker's first heartbeat", timeout=600, worker=worker)
         yield Mesh(gh, f"http://127.0.0.1:{server.server_port}/webhooks/github", worker, state)
     finally:
         worker.stop()

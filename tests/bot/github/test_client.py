@@ -37,7 +37,8 @@ def test_403_rate_limit_retried_honouring_retry_after(client):
     start = time.monotonic()
     assert g.withLazy(True).get_repo(REPO).get_pull(1).title
     # waited as long as GitHub asked: not less, and not the 60 s default for a secondary rate limit
-    assert 1.9 <= time.monotonic() - start < 10
+    # (the upper bound only needs to be below 60 s: a busy machine may add seconds)
+    assert 1.9 <= time.monotonic() - start < 50
     assert [r["status"] for r in gh.requests_for("GET", r"/pulls/1$")] == [403, 200]
 
 
@@ -59,7 +60,7 @@ def test_long_retry_after_left_to_the_task(client):
     start = time.monotonic()
     with pytest.raises(GithubException) as err:
         g.withLazy(True).get_repo(REPO).get_pull(1).title
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 600  # it did not sleep the hour GitHub asked for
     assert is_transient(err.value) and retry_delay(err.value, 0) == 3600
 
 
