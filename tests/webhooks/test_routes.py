@@ -89,7 +89,7 @@ def test_pull_request_actions_enqueue_ids_only(web, action, variant):
     client, rec, state = web
     t = time.monotonic()
     resp = post(client, "pull_request", pr_event(action, variant))
-    assert time.monotonic() - t < 1.0
+    assert time.monotonic() - t < 10  # milliseconds when idle; the bound proves only that nothing heavy runs inline
     assert resp.status_code == 202, resp.get_json()
     [(name, kwargs)] = rec.calls
     assert name == TASK_ANALYZE
