@@ -20,6 +20,9 @@ downstream:               # projects that consume this repo's projects
 policy:
   fail_on: [breaking, unknown]
   governance: true
+  comment: always         # always | on-impact | on-failure: when to post the PR comment
+  mention: breaking       # breaking | all | none: whose owners the comment @-mentions
+  request_reviews: none   # breaking | none: ask the owners of breaking consumers for a review
 ```
 
 Org-wide defaults live in ``.meshdiff.yml`` of the organisation's ``.github`` repository;
@@ -43,7 +46,13 @@ SEVERITIES = ("breaking", "changed", "unknown")
 _TOP_KEYS = ("version", "projects", "downstream", "upstream", "policy")
 _PROJECT_KEYS = ("path", "name", "dialect", "target")
 _DOWNSTREAM_KEYS = ("repo", "path", "branch", "dialect", "name", "target")
-_POLICY_KEYS = ("fail_on", "governance")
+_POLICY_KEYS = ("fail_on", "governance", "comment", "mention", "request_reviews")
+#: allowed values of the publishing keys of ``policy`` (first: the default)
+NOTIFY_CHOICES = {
+    "comment": ("always", "on-impact", "on-failure"),
+    "mention": ("breaking", "all", "none"),
+    "request_reviews": ("none", "breaking"),
+}
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]+$")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -75,6 +84,26 @@ class DownstreamEntry:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """How the App speaks on a PR (``policy.comment``, ``policy.mention``, ``policy.request_reviews``)."""
+
+    #: post the comment always, only when something downstream is impacted, or only when it blocks
+    comment: str = "always"
+    #: @-mention the owners of breaking nodes, of all impacted nodes, or nobody
+    mention: str = "breaking"
+    #: ask the owners (GitHub handles) of breaking consumers for a review
+    request_reviews: str = "none"
+
+    def to_dict(self) -> dict:
+        return {"comment": self.comment, "mention": self.mention, "request_reviews": self.request_reviews}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Notify":
+        data = data or {}
+        return cls(**{k: data[k] for k in NOTIFY_CHOICES if data.get(k) in NOTIFY_CHOICES[k]})
+
+
+@dataclass(frozen=True)
 class MeshConfig:
     projects: list[ProjectEntry] = field(default_factory=list)
     downstream: list[DownstreamEntry] = field(default_factory=list)
@@ -87,6 +116,7 @@ class MeshConfig:
     present: frozenset[str] = frozenset()
     #: True when the projects were discovered rather than configured
     discovered: bool = False
+    notify: Notify = field(default_factory=Notify)
 
 
 def _fail(source: str, key: str, problem: str, todo: str) -> ConfigError:
@@ -146,6 +176,24 @@ def _rel_path(source: str, key: str, value) -> str:
         raise _fail(source, key, f"must stay inside the repository, got {value!r}",
                     "use a relative path without `..`")
     return "" if norm == "." else norm
+
+
+def _notify(source: str, data, present: set[str]) -> Notify:
+    if not isinstance(data, dict):
+        return Notify()
+    values = {}
+    for key, choices in NOTIFY_CHOICES.items():
+        if key not in data:
+            continue
+        present.add(f"policy.{key}")
+        value = data[key]
+        if value is False and "none" in choices:  # YAML reads a bare `none`-like `off`/`no` as false
+            value = "none"
+        if value not in choices:
+            raise _fail(source, f"policy.{key}", f"must be one of {', '.join(choices)}, got {value!r}",
+                        f"e.g. `{key}: {choices[0]}`")
+        values[key] = value
+    return Notify(**values)
 
 
 def _policy(source: str, data, present: set[str]) -> Policy:
@@ -218,8 +266,9 @@ def parse_mesh_config(text: str, *, source: str) -> MeshConfig:
     downstream = _other_projects(source, "downstream", data.get("downstream"))
     upstream = _other_projects(source, "upstream", data.get("upstream"))
     policy = _policy(source, data.get("policy"), present)
+    notify = _notify(source, data.get("policy"), present)
     return MeshConfig(projects=projects, downstream=downstream, policy=policy, upstream=upstream,
-                      source=source, present=frozenset(present))
+                      source=source, present=frozenset(present), notify=notify)
 
 
 def _other_projects(source: str, key: str, raw) -> list[DownstreamEntry]:
@@ -265,11 +314,12 @@ def merge_config(org_defaults: MeshConfig | None, repo: MeshConfig | None) -> Me
         fail_on=pick("policy.fail_on").policy.fail_on,
         governance=pick("policy.governance").policy.governance,
     )
+    notify = Notify(**{k: getattr(pick(f"policy.{k}").notify, k) for k in NOTIFY_CHOICES})
     return MeshConfig(
         projects=list(pick("projects").projects),
         downstream=list(pick("downstream").downstream),
         upstream=list(pick("upstream").upstream),
-        policy=policy,
+        policy=policy, notify=notify,
         source=f"{repo.source} (over {org_defaults.source})",
         present=repo.present | org_defaults.present,
     )

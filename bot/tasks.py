@@ -261,8 +261,11 @@ def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sh
             publish_superseded(check, stale)
             state.finish_job(job_id)
             return "superseded"
+        from bot.page.store import store_page
+
+        page_url = store_page(state.r, job_id, result.reports, secret=settings.webhook_secret or settings.private_key)
         done = publish_result(thread=pr_thread(repo_obj, pr), check=check, bot_login=ctx.auth.bot_login(), result=result,
-                              head_sha=head_sha)
+                              head_sha=head_sha, page_url=page_url, pull=pull)
         state.finish_job(job_id)
         return done["conclusion"]
     except SoftTimeLimitExceeded:

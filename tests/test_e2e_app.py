@@ -202,21 +202,21 @@ def test_breaking_pr_fails_with_one_comment_naming_downstream_nodes(mesh):
     assert status == 202
     [run] = mesh.wait_completed(pr["head_sha"])
     assert run["conclusion"] == "failure", run["output"]
-    assert run["name"] == "meshdiff / impact" and run["output"]["title"].startswith("Blocked"), \
+    assert run["name"] == "meshdiff / impact" and run["output"]["title"].startswith("Blocks the merge"), \
         (run["output"], mesh.worker.log_tail())
     assert any(a["path"] == ORDERS_SQL for a in run["annotations"])
     [comment] = mesh.bot_comments(1)
     body = comment["body"]
     assert body.startswith("<!-- meshdiff:impact -->") and len(body) <= 60_000
-    assert "finance.revenue" in body and "coupon_amount" in body and pr["head_sha"][:7] in body
+    assert "`revenue`<br><sub>finance</sub>" in body and "coupon_amount" in body and pr["head_sha"][:7] in body
     # consumers of consumers are listed too (exec_reporting.kpis reads finance.revenue.net_revenue)
-    assert "exec_reporting.kpis" in body and "| `exec_reporting` |" in body
+    assert "`kpis`" in body and "<b>exec_reporting</b>" in body
     # a complete analysis that blocks, not an incomplete one: neither the title nor the verdict
     # says "could not", and there is no error section (lineage warnings may say "could not be
     # resolved" about the renamed column: that is the finding, not an incomplete analysis)
-    verdict = body.split("\n| Project |", 1)[0]
+    verdict = body.split("\n| Severity |", 1)[0]
     assert "could not" not in run["output"]["title"] and "could not" not in verdict
-    assert "could not complete" not in body and "**Errors**" not in body
+    assert "could not finish" not in body and "#### What failed" not in body
     assert len(mesh.gh.check_runs(SHOP, pr["head_sha"])) == 1
     if os.environ.get("MESHDIFF_E2E_DUMP"):  # to look at what a person sees
         with open(os.environ["MESHDIFF_E2E_DUMP"], "w") as out:
@@ -297,7 +297,7 @@ def test_github_outage_during_publishing_is_retried_and_ends_correctly(mesh):
     status, _ = mesh.deliver("pull_request", mesh.pr_event("opened", 3))
     assert status == 202
     [run] = mesh.wait_completed(pr["head_sha"])
-    assert run["conclusion"] == "failure" and run["output"]["title"].startswith("Blocked")
+    assert run["conclusion"] == "failure" and run["output"]["title"].startswith("Blocks the merge")
     assert len(mesh.bot_comments(3)) == 1  # the retried publish found the comment GitHub had created
     statuses = [r["status"] for r in gh.requests_for("PATCH", r"/check-runs/\d+$")]
     assert statuses.count(502) == 6 and statuses[-1] == 200

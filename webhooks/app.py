@@ -40,9 +40,11 @@ def create_app(settings: Settings | None = None, *, state: State | None = None,
     app = Flask("meshdiff")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["meshdiff"] = WebContext(settings, state, enqueue)
+    from webhooks.pages import bp as pages
     from webhooks.routes import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(pages)
     logging.getLogger("meshdiff").setLevel(logging.INFO)
     return app
 

@@ -76,6 +76,14 @@ def _first_line(text: str) -> str:
     return line if len(line) <= 300 else line[:297] + "..."
 
 
+def _in_repo(path: str | None, change: Change, node: Node) -> str | None:
+    """``path`` (relative to the project) relative to the repository, like ``change.file``."""
+    if not path or not change.file or not node.file_path or not change.file.endswith(node.file_path):
+        return path
+    prefix = change.file[: len(change.file) - len(node.file_path)]
+    return prefix + path
+
+
 def _broken_columns(change: Change) -> list:
     return [c for c in change.columns if c.change in ("removed", "renamed", "retyped")]
 
@@ -129,7 +137,7 @@ def _new_version(report: Report, change: Change, base: Node, head: Node, head_no
         restore = file
         snippets.append(Snippet("shell", f"cp {file} {folder + '/' if folder else ''}{name}_v{new_v}.sql",
                                 None))
-    snippets.insert(0, Snippet("yaml", "\n".join(yaml), base.patch_path))
+    snippets.insert(0, Snippet("yaml", "\n".join(yaml), _in_repo(base.patch_path, change, base)))
     snippets.append(Snippet("shell", f"git show {report.base.sha[:12]}:{file} > {restore}", None))
     return Suggestion(
         kind="new-version", subject=change.node,
@@ -159,7 +167,7 @@ def _alias(change: Change, base: Node, deadline: str) -> Suggestion | None:
     names = ", ".join(f"`{c.name}`" for c in [*renamed, *removed])
     snippets = [Snippet("sql", "\n".join(sql), change.file)]
     if base.contract_enforced or base.columns:
-        snippets.append(Snippet("yaml", "\n".join(yaml), base.patch_path))
+        snippets.append(Snippet("yaml", "\n".join(yaml), _in_repo(base.patch_path, change, base)))
     return Suggestion(
         kind="alias", subject=change.node,
         title=f"Keep {names} beside the new column{'s' if len(renamed) + len(removed) > 1 else ''}",

@@ -19,6 +19,10 @@ _SUMMARY = re.compile(r"^\s*<details>\s*<summary>(.*?)</summary>\s*$", re.I)
 def render(report, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2) + "\n"
+    if fmt == "html":
+        from bot.page.build import build_page
+
+        return build_page(report)
     from bot.render import render_markdown
 
     return render_markdown(report, max_chars=10_000_000)

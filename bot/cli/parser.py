@@ -126,7 +126,7 @@ def build() -> argparse.ArgumentParser:
                    help="a .meshdiff.yml listing the projects instead; paths are relative to the file")
     a.add_argument("--catalog", action="append", default=[], metavar="PROJECT=FILE",
                    help="the catalog.json of `dbt docs generate` for PROJECT: real column types (repeatable)")
-    _common(a)
+    _common(a, html=True)
 
     lin = command("lineage", "column lineage of a mesh as it is on disk",
                   "meshdiff lineage --project DIR [--column UNIQUE_ID.COLUMN ...] [options]")
@@ -162,8 +162,12 @@ def _mesh_flags(p: argparse.ArgumentParser) -> None:
                    help="a dbt project the changed one reads through dbt-loom (repeatable)")
 
 
-def _output_flags(p: argparse.ArgumentParser, *, output: bool = True) -> None:
-    p.add_argument("--format", choices=FORMATS, default="markdown", help="report format")
+def _output_flags(p: argparse.ArgumentParser, *, output: bool = True, html: bool = False) -> None:
+    if html:
+        p.add_argument("--format", choices=(*FORMATS, "html"), default="markdown",
+                       help="report format; html: the impact page as one self-contained file")
+    else:
+        p.add_argument("--format", choices=FORMATS, default="markdown", help="report format")
     if output:
         p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout "
                                                          "(its folder must exist)")
@@ -171,8 +175,8 @@ def _output_flags(p: argparse.ArgumentParser, *, output: bool = True) -> None:
                    help="no progress on stderr (progress is shown only when stderr is a terminal)")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    _output_flags(p)
+def _common(p: argparse.ArgumentParser, *, html: bool = False) -> None:
+    _output_flags(p, html=html)
     p.add_argument("--dialect", action="append", default=[], metavar="PROJECT=DIALECT",
                    help="sqlglot dialect for PROJECT (repeatable; default: from the manifest's adapter)")
     p.add_argument("--target", action="append", default=[], metavar="PROJECT=NAME",

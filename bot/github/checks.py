@@ -38,8 +38,6 @@ OUTPUT_LIMIT = 65_000
 ANNOTATIONS_PER_REQUEST = 50
 MAX_ANNOTATIONS = 500
 MAX_RANGES_PER_FILE = 10
-_LEVEL = {"breaking": "failure", "unknown": "warning", "partial": "warning", "additive": "notice", "metadata": "notice"}
-_RANK = {"notice": 0, "warning": 1, "failure": 2}
 
 
 def now_utc() -> datetime:
@@ -55,57 +53,24 @@ def conclusion_of(reports: list[Report]) -> str:
 
 
 def verdict_title(reports: list[Report]) -> str:
-    """One line: what blocks, or that nothing blocking was found (never "safe")."""
-    errors = sum(len(r.errors) for r in reports)
-    counts = {"breaking": 0, "unknown": 0, "changed": 0}
-    projects: set[str] = set()
-    for r in reports:
-        for impact in r.impacts:
-            counts[impact.severity] = counts.get(impact.severity, 0) + 1
-            projects.add(impact.project)
-    changes = sum(len(r.changes) for r in reports)
-    where = f" in {len(projects)} project{'s' if len(projects) != 1 else ''}" if projects else ""
-    if conclusion_of(reports) == "failure":
-        if errors and not any(r.policy and not r.errors for r in reports) and not counts["breaking"]:
-            return f"Blocked: the analysis could not be completed ({errors} error{'s' if errors != 1 else ''})"
-        parts = [f"{counts[s]} {s}" for s in ("breaking", "unknown") if counts[s]]
-        if parts:
-            return f"Blocked: {', '.join(parts)} downstream impact{'s' if sum(counts.values()) != 1 else ''}{where}"
-        return "Blocked by policy: " + "; ".join(p for r in reports for p in r.policy)[:180]
-    if counts["changed"]:
-        return (f"No blocking impact: {counts['changed']} downstream node{'s' if counts['changed'] != 1 else ''}"
-                f"{where} may change values ({changes} change{'s' if changes != 1 else ''})")
-    return f"No blocking impact found ({changes} change{'s' if changes != 1 else ''}, no downstream node reached)"
+    """One line of plain text: what blocks, or that nothing does (never "safe")."""
+    from bot.render import verdict
+
+    return verdict.title(reports)
 
 
-def details_text(reports: list[Report]) -> str:
-    """The check's ``text``: per project, every change and every impact, then errors/warnings."""
-    out: list[str] = []
-    for r in reports:
-        out.append(f"## {r.changed_project}: `{r.base.sha[:7]}` → `{r.head.sha[:7]}` — **{r.conclusion}**")
-        for reason in r.policy:
-            out.append(f"- policy: {reason}")
-        if r.changes:
-            out += ["", "| Changed node | Category | Columns | File |", "|---|---|---|---|"]
-            for c in r.changes:
-                cols = ", ".join(f"{cc.name} ({cc.change})" for cc in c.columns[:8]) + (" …" if len(c.columns) > 8 else "")
-                out.append(f"| `{c.node}` | {c.category} | {cols or '—'} | {c.file or '—'} |")
-        if r.impacts:
-            out += ["", "| Impacted node | Project | Severity | Columns |", "|---|---|---|---|"]
-            for i in r.impacts:
-                cols = ", ".join(i.columns[:8]) + (" …" if len(i.columns) > 8 else "")
-                out.append(f"| `{i.node}` | {i.project} | {i.severity} | {cols or 'whole node'} |")
-        for e in r.errors:
-            out += ["", "**Error:**", "```", e[:4000], "```"]
-        if r.warnings:
-            out.append("")
-        for w in r.warnings:
-            out.append(f"- warning: {w}")
-        if r.timings:
-            out.append("")
-            out.append("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(r.timings.items())))
-        out.append("")
-    return clip("\n".join(out).strip() or "No details.")
+def check_summary(reports: list[Report], page_url: str | None = None) -> str:
+    """The check's ``summary``: short (verdict, counts per project, where the rest is)."""
+    from bot.render import checkrun
+
+    return clip(checkrun.summary(reports, page_url=page_url))
+
+
+def details_text(reports: list[Report], page_url: str | None = None) -> str:
+    """The check's ``text``: every change and impact with its path, errors and warnings."""
+    from bot.render import checkrun
+
+    return clip(checkrun.text(reports, page_url=page_url, limit=OUTPUT_LIMIT))
 
 
 def _ranges(lines: list[int]) -> list[tuple[int, int]]:
@@ -127,34 +92,51 @@ def _impacts_of(report: Report, node: str) -> list:
     return [i for i in report.impacts if i.via and (i.via[0] == node or i.via[0].startswith(node + "."))]
 
 
+def gating(report: Report, change) -> bool:
+    """Does this change make the gate fail? (its own category, or what it reaches, blocks)"""
+    if report.conclusion != "failure":
+        return False
+    if change.category in ("breaking", "unknown") or any(r.startswith("governance:") for r in change.reasons):
+        return True
+    return any(i.severity in ("breaking", "unknown") for i in _impacts_of(report, change.node))
+
+
 def build_annotations(reports: list[Report], changed_lines: dict[str, list[int]],
                       head_root: str | None = None) -> list[dict]:
     """Annotations on the changed lines (from ``git diff -U0``) of changed models' files, and of
-    changed YAML files that describe changed models."""
+    changed YAML files that describe changed models. They follow the gate: ``failure`` where a
+    change blocks the merge (breaking or unknown), ``notice`` otherwise (never a warning on a
+    passing PR). Titles and messages are plain text, escaped (``bot.render.escape.plain``)."""
+    from bot.render.escape import plain
+
     out: list[dict] = []
     for r in reports:
         for c in r.changes:
             lines = changed_lines.get(c.file or "") or []
             if not c.file or not lines:
                 continue
-            level = _LEVEL.get(c.category, "warning")
+            level = "failure" if gating(r, c) else "notice"
             reached = _impacts_of(r, c.node)
             msg = [f"{c.node}: {c.category} change"]
-            msg += [f"- {reason}" for reason in c.reasons[:10]]
+            msg += [f"- {reason.strip()}" for reason in c.reasons[:10]]
             if reached:
-                by_project: dict[str, int] = {}
+                by_project: dict[str, dict[str, int]] = {}
                 for i in reached:
-                    by_project[i.project] = by_project.get(i.project, 0) + 1
-                msg.append("Reaches " + ", ".join(f"{n} node(s) in {p}" for p, n in sorted(by_project.items())))
+                    per = by_project.setdefault(i.project, {})
+                    per[i.severity] = per.get(i.severity, 0) + 1
+                msg.append("Reaches " + "; ".join(
+                    f"{p}: " + ", ".join(f"{n} {s}" for s, n in sorted(per.items())) for p, per in sorted(by_project.items())))
             for start, end in _ranges(lines)[:MAX_RANGES_PER_FILE]:
                 out.append({"path": c.file, "start_line": start, "end_line": end, "annotation_level": level,
-                            "title": f"meshdiff: {c.category} change to {_short(c.node)}"[:255],
-                            "message": "\n".join(msg)[:60_000]})
+                            "title": plain(f"meshdiff: {c.category} change to {_short(c.node)}", limit=255, one_line=True),
+                            "message": plain("\n".join(msg), limit=60_000)})
         out += _yaml_annotations(r, changed_lines, head_root)
     return out[:MAX_ANNOTATIONS]
 
 
 def _yaml_annotations(report: Report, changed_lines: dict[str, list[int]], head_root: str | None) -> list[dict]:
+    from bot.render.escape import plain
+
     if not head_root:
         return []
     out: list[dict] = []
@@ -170,8 +152,8 @@ def _yaml_annotations(report: Report, changed_lines: dict[str, list[int]], head_
         named = [c for c in report.changes if f"name: {_short(c.node)}" in text or f"'{_short(c.node)}'" in text]
         if not named:
             continue
-        level = max((_LEVEL.get(c.category, "warning") for c in named), key=_RANK.__getitem__)
-        msg = "Describes changed node(s): " + ", ".join(f"{c.node} ({c.category})" for c in named[:20])
+        level = "failure" if any(gating(report, c) for c in named) else "notice"
+        msg = plain("Describes changed nodes: " + ", ".join(f"{c.node} ({c.category})" for c in named[:20]))
         for start, end in _ranges(lines)[:MAX_RANGES_PER_FILE]:
             out.append({"path": path, "start_line": start, "end_line": end, "annotation_level": level,
                         "title": "meshdiff: YAML change of changed models", "message": msg})

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 
 from analysis.report import Report
-from bot.github.checks import CHECK_NAME, CheckRun, conclusion_of, details_text, verdict_title
+from bot.github.checks import CHECK_NAME, CheckRun, check_summary, conclusion_of, details_text, verdict_title
 from bot.github.comment import MARKER, MAX_COMMENT_CHARS, CommentTooLong, UpsertResult, upsert_sticky
+from bot.config import Notify
 from bot.jobs.runner import JobResult
 
 log = logging.getLogger("meshdiff.publish")
@@ -24,17 +25,20 @@ def footer(head_sha: str, base_sha: str | None = None) -> str:
             f"or click **Re-run** on the `{CHECK_NAME}` check · `/meshdiff help`</sub>")
 
 
-def render(reports: list[Report], *, max_chars: int, footer_text: str, marker: str = "") -> str:
+def render(reports: list[Report], *, max_chars: int, footer_text: str, marker: str = "", mention: str = "breaking",
+           page_url: str | None = None) -> str:
     from bot.render import render_markdown
 
-    return render_markdown(reports, max_chars=max_chars, footer=footer_text, marker=marker)
+    return render_markdown(reports, max_chars=max_chars, footer=footer_text, marker=marker, mention=mention,
+                           page_url=page_url)
 
 
-def comment_body(result: JobResult, head_sha: str) -> str:
+def comment_body(result: JobResult, head_sha: str, *, page_url: str | None = None) -> str:
     base = result.reports[0].base.sha if result.reports else None
     notes = "".join(f"> {n}\n\n" for n in result.notes)
     budget = MAX_COMMENT_CHARS - len(notes) - 2
-    text = render(result.reports, max_chars=budget, footer_text=footer(head_sha, base), marker=MARKER)
+    text = render(result.reports, max_chars=budget, footer_text=footer(head_sha, base), marker=MARKER,
+                  mention=Notify.from_dict(result.notify).mention, page_url=page_url)
     if not text.startswith(MARKER):
         text = f"{MARKER}\n{text}"
     if notes:
@@ -49,8 +53,25 @@ def nothing_body(reason: str, head_sha: str) -> str:
     return f"{MARKER}\n### meshdiff impact report\n\n{reason}\n\n{footer(head_sha)}\n"
 
 
-def publish_result(*, thread, check: CheckRun, bot_login: str, result: JobResult, head_sha: str) -> dict:
-    """Upsert the sticky comment and complete the check run. Returns what was done."""
+def wants_comment(result: JobResult) -> bool:
+    """``policy.comment``: ``always``; ``on-impact`` (something downstream is reached, or the
+    analysis blocks or failed); ``on-failure`` (the check fails)."""
+    when = Notify.from_dict(result.notify).comment
+    failing = conclusion_of(result.reports) == "failure"
+    if when == "on-failure":
+        return failing
+    if when == "on-impact":
+        return failing or any(r.impacts or r.broken for r in result.reports)
+    return True
+
+
+def publish_result(*, thread, check: CheckRun, bot_login: str, result: JobResult, head_sha: str,
+                   page_url: str | None = None, pull=None) -> dict:
+    """Upsert the sticky comment and complete the check run. Returns what was done.
+
+    Under a quiet ``policy.comment`` no comment is created, but one that exists (an earlier push
+    had findings) is still brought up to date. ``pull`` (a PyGithub PullRequest): where review
+    requests go under ``policy.request_reviews: breaking``."""
     if result.nothing:
         # nothing analysed: refresh an existing comment (an earlier push may have had findings),
         # never create a new one just to say so
@@ -58,15 +79,35 @@ def publish_result(*, thread, check: CheckRun, bot_login: str, result: JobResult
         summary = result.nothing + "".join(f"\n\n{n}" for n in result.notes)
         check.complete("neutral", "Nothing to analyse", summary + "\n\n" + footer(head_sha))
         return {"comment": upsert.action, "conclusion": "neutral"}
-    body = comment_body(result, head_sha)
-    upsert = upsert_sticky(thread, bot_login, body)
+    body = comment_body(result, head_sha, page_url=page_url)
+    upsert = upsert_sticky(thread, bot_login, body, create=wants_comment(result))
     conclusion = conclusion_of(result.reports)
-    # the check's summary is the same Markdown (≤ 60,000 < 65,535) without the marker
-    summary = body.split("\n", 1)[1] if body.startswith(MARKER) else body
-    check.complete(conclusion, verdict_title(result.reports), summary, details_text(result.reports),
-                   result.annotations)
+    check.complete(conclusion, verdict_title(result.reports), check_summary(result.reports, page_url),
+                   details_text(result.reports, page_url), result.annotations, details_url=page_url)
+    reviews = request_reviews(pull, result) if pull is not None else None
     log.info("published %s: comment %s, check %s", head_sha[:12], upsert.action, conclusion)
-    return {"comment": upsert.action, "conclusion": conclusion}
+    return {"comment": upsert.action, "conclusion": conclusion, **({"reviews": reviews} if reviews else {})}
+
+
+def request_reviews(pull, result: JobResult) -> dict | None:
+    """Ask the owners of breaking consumers for a review (``policy.request_reviews: breaking``):
+    users by login, teams of the repository's organisation by slug; GitHub refuses people
+    without access (422), which is logged, never fatal."""
+    from bot.render.owners import review_requests
+
+    users, teams = review_requests(result.reports, Notify.from_dict(result.notify).request_reviews)
+    org = (getattr(getattr(pull.base, "repo", None), "full_name", "") or "").split("/")[0].lower()
+    author = (getattr(getattr(pull, "user", None), "login", "") or "").lower()
+    users = [u for u in users if u.lower() != author]
+    slugs = [t.split("/", 1)[1] for t in teams if t.split("/", 1)[0].lower() == org]
+    if not users and not slugs:
+        return None
+    try:
+        pull.create_review_request(reviewers=users, team_reviewers=slugs)
+    except Exception as exc:  # noqa: BLE001 - a refused reviewer must not fail the publication
+        log.warning("review request for %s refused: %s", users + slugs, exc)
+        return {"requested": [], "refused": users + slugs}
+    return {"requested": users + [f"{org}/{s}" for s in slugs]}
 
 
 def publish_superseded(check: CheckRun, reason: str) -> None:

@@ -42,15 +42,17 @@ class JobResult:
     #: set when nothing was analysed: why (the check run is ``neutral``)
     nothing: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: the publishing policy (``bot.config.Notify.to_dict()``): comment, mention, request_reviews
+    notify: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"reports": [r.to_dict() for r in self.reports], "annotations": self.annotations,
-                "nothing": self.nothing, "notes": self.notes}
+                "nothing": self.nothing, "notes": self.notes, "notify": self.notify}
 
     @classmethod
     def from_dict(cls, data: dict) -> "JobResult":
         return cls([Report.from_dict(r) for r in data.get("reports", [])], list(data.get("annotations", [])),
-                   data.get("nothing"), list(data.get("notes", [])))
+                   data.get("nothing"), list(data.get("notes", [])), dict(data.get("notify") or {}))
 
 
 def error_report(project: str, base: GitRef, head: GitRef, message: str, policy: Policy | None = None) -> Report:
@@ -151,7 +153,7 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
         found = {p.path: p for p in discover_projects(base_root) + discover_projects(head_root)}
         config = MeshConfig(projects=sorted(found.values(), key=lambda p: p.path), downstream=config.downstream,
                             policy=config.policy, source=config.source or "discovery", present=config.present,
-                            discovered=True)
+                            discovered=True, notify=config.notify)
     if not config.projects:
         return JobResult(nothing=(f"No dbt project found in {pull.repo}: no `{CONFIG_FILE}` lists one and no "
                                   "`dbt_project.yml` was found (4 levels deep). Nothing was analysed."), notes=notes)
@@ -224,7 +226,7 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
             report = decide(report, config.policy)
         reports.append(report)
     annotations = build_annotations(reports, changed_lines, head_root)
-    return JobResult(reports, annotations, None, notes)
+    return JobResult(reports, annotations, None, notes, config.notify.to_dict())
 
 
 def _spec(path: str, entry: ProjectEntry | DownstreamEntry):

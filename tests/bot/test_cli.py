@@ -194,9 +194,10 @@ def test_demo_prints_the_blocking_report_and_exits_0(meshdiff_cache):
     no_traceback(proc)
     assert proc.returncode == 0, proc.stderr  # the report was shown; it is the report that blocks
     out = proc.stdout
-    assert "❌ **This change blocks the merge**: 2 breaking impacted node(s) in 2 project(s)" in out
-    assert "`main@" in out and "`rename-lifetime-value@" in out
-    for node in ("finance.customer_segments", "finance.churn_model", "exec_reporting.top_customers"):
+    assert "### ❌ Blocks the merge: 2 breaking nodes in `finance`" in out
+    assert "`main` ← `rename-lifetime-value`" in out
+    for node in ("`customer_segments`<br><sub>finance</sub>", "`churn_model` <sub>exposure</sub><br><sub>finance</sub>",
+                 "| 🟡 changed | `top_customers` |"):
         assert node in out
     assert "`lifetime_value` renamed to `lifetime_value_usd`" in out
     data = meshdiff("demo", "--format", "json", cache=meshdiff_cache)

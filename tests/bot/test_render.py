@@ -1,13 +1,22 @@
-"""Rendered Markdown: golden files from real scenarios, and the size budget."""
+"""Rendered Markdown: golden comments of seven real PRs and a 200-impact one, and the budget.
+
+The goldens are reviewed as rendered (``tests/render/shoot.py`` renders them to PNG in
+Chromium at GitHub's comment width); ``tests/bot/test_render_browser.py`` parses every Mermaid
+block of them with the real ``mermaid`` package.
+"""
+import json
 import os
+import re
 
 import pytest
 
-from analysis.report import Change, ColumnChange, GitRef, Impact, Report
+from analysis.report import Report
 from bot.render import MARKER, render_markdown
-from tests.scenarios import SCENARIOS
-
+from bot.render.facts import by_severity
+from tests.golden_cases import CASES, pinned, synthetic_report
 from tests.paths import GOLDEN
+
+PAGE = "https://meshdiff.example.com/pages/Xq3v9cT0kq0mZ1bV2n4r8w"
 
 
 def check_golden(name: str, text: str) -> None:
@@ -19,45 +28,70 @@ def check_golden(name: str, text: str) -> None:
         assert text == handle.read(), f"{name} differs; rerun with MESHDIFF_UPDATE_GOLDEN=1 and review the diff"
 
 
+def comment(report: Report) -> str:
+    return render_markdown(report, marker=MARKER, page_url=PAGE)
+
+
+def load_golden_report(name: str) -> Report:
+    with open(os.path.join(GOLDEN, f"{name}.json"), encoding="utf-8") as handle:
+        return Report.from_dict(json.load(handle))
+
+
 @pytest.mark.dbt
-@pytest.mark.parametrize("name", ["rename-public-column", "make-public-model-private", "reformat-only"])
-def test_comment_golden(scenario, name):
-    report = scenario(name, SCENARIOS[name])
-    report.base, report.head = GitRef("main", "a" * 40), GitRef(name, "b" * 40)
-    check_golden(f"{name}.md", render_markdown(report, marker=MARKER))
+@pytest.mark.parametrize("name", list(CASES))
+def test_golden_reports_are_what_the_pipeline_says(scenario, name):
+    """The golden report of each case is what the real pipeline (dbt compiles) produces today."""
+    report = pinned(scenario(f"golden-{name}", CASES[name]), name)
+    check_golden(f"{name}.json", json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n")
 
 
-def big_report(n: int) -> Report:
-    impacts = [Impact(project=f"p{i % 7}", node=f"model.p{i % 7}.m{i}", resource_type="model",
-                      severity=("breaking", "changed", "unknown")[i % 3], columns=[f"c{j}" for j in range(30)],
-                      via=[f"model.shop.orders.c{i}", f"model.p{i % 7}.m{i}.c0"], owners=["Owner <o@x>"],
-                      reasons=["`c0` reads `amount` of model.shop.orders (removed)"])
-               for i in range(n)]
-    change = Change(node="model.shop.orders", resource_type="model", category="breaking",
-                    columns=[ColumnChange("amount", "removed")], reasons=["`amount` removed"])
-    return Report("shop", GitRef("main", "a" * 40), GitRef("feat", "b" * 40), "failure", [change], impacts,
-                  warnings=[f"warning {i}" for i in range(500)], projects=["shop"] + [f"p{i}" for i in range(7)],
-                  policy=["1000 impacted node(s) with severity `breaking`"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_comment_golden(name):
+    """Each case's comment, rendered from its golden report (reviewed as rendered: see the README
+    of tests/golden)."""
+    check_golden(f"{name}.md", comment(load_golden_report(name)))
 
 
-def test_truncation_keeps_verdict_and_per_project_summary():
-    report = big_report(3000)
-    text = render_markdown(report, max_chars=60_000, marker=MARKER)
+def test_synthetic_golden_fits_every_row():
+    """200 impacts (where the old layout showed 5 of 170 changed rows): every row fits."""
+    report = synthetic_report(200)
+    text = comment(report)
+    check_golden("synthetic-200.md", text)
+    assert len(text) <= 60_000 and "left out" not in text
+    assert set(re.findall(r"`(mart_\d{3}_daily_metrics)`", text)) == {i.node.rsplit(".", 1)[1] for i in report.impacts}
+
+
+def test_over_budget_rows_are_kept_by_severity():
+    report = synthetic_report(600)
+    text = comment(report)
     assert len(text) <= 60_000
-    assert text.startswith(MARKER)
-    assert "❌ **This change blocks the merge**" in text
-    for p in range(7):
-        assert f"| `p{p}` | " in text  # every project's summary row survives
-    assert "… and" in text and "JSON report" in text
+    shown = set(re.findall(r"`(mart_\d{3}_daily_metrics)`", text))
+    kept = [i.node.rsplit(".", 1)[1] in shown for i in by_severity(report.impacts)]
+    first_cut = kept.index(False)
+    # every breaking row is kept before any unknown one, every unknown before any changed one
+    assert first_cut > 200 and not any(kept[first_cut:])
+    assert "rows left out to fit GitHub's size limit" in text and PAGE in text
 
 
-def test_small_report_is_not_truncated():
-    text = render_markdown(big_report(10), max_chars=60_000)
-    assert "left out" not in text and "```mermaid" in text
+def test_budget_is_the_real_60000_and_each_row_is_short():
+    report = synthetic_report(60)
+    text = comment(report)
+    assert len(text) < 60_000 and "left out" not in text
+    per_row = (len(text) - len(comment(synthetic_report(30)))) / 30
+    assert per_row < 400, per_row  # a row and its path bullet, not ~650 characters per row
 
 
-def test_table_cells_are_escaped():
-    report = big_report(1)
-    report.impacts[0].reasons = ["a | b <script>"]
-    text = render_markdown(report)
-    assert "a \\| b &lt;script&gt;" in text and "<script>" not in text
+def test_verdict_counts_per_severity_and_project_worst_first():
+    report = synthetic_report(9)
+    heading = comment(report).split("\n")[1]
+    assert heading == ("### ❌ Blocks the merge: 3 breaking nodes in `consumer_0` (2), `consumer_3` (1) · "
+                       "3 unknown nodes in `consumer_1` (2), `consumer_4` (1)")
+
+
+def test_clean_and_changed_verdicts_never_say_safe():
+    report = synthetic_report(3)
+    report.impacts = [i for i in report.impacts if i.severity == "changed"]
+    report.conclusion = "success"
+    assert comment(report).split("\n")[1] == "### ⚠️ Nothing breaks: 1 node in `consumer_2` may change values"
+    report.impacts = []
+    assert comment(report).split("\n")[1] == "### ✅ No downstream impact"

@@ -57,7 +57,7 @@ def test_publishes_one_comment_and_a_failure_check(world):
     gh = world.gh
     [comment] = gh.comments(REPO, 7)
     assert comment["user"] == gh.bot_login and comment["body"].startswith(MARKER)
-    assert "`finance.revenue`" in comment["body"] and len(comment["body"]) <= 60_000
+    assert "`revenue`" in comment["body"] and len(comment["body"]) <= 60_000
     [check] = gh.check_runs(REPO, world.pr["head_sha"])
     assert (check["status"], check["conclusion"]) == ("completed", "failure")
     assert check["external_id"] == f"{REPO}#7@{world.pr['head_sha']}#1"

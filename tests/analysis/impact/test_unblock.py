@@ -40,7 +40,7 @@ def test_breaking_rename_gets_new_version_alias_and_consumer_first():
                   "columns": [{"include": "all", "exclude": ["lifetime_value_usd"]},
                               {"name": "lifetime_value", "data_type": "decimal(18,2)"}]}
     assert v2 == {"v": 2, "defined_in": "customers"}
-    assert version.snippets[0].path == "models/marts/_marts.yml"
+    assert version.snippets[0].path == "shop/models/marts/_marts.yml"
     assert "git show aaaaaaaaaaaa:shop/models/marts/customers.sql > shop/models/marts/customers_v1.sql" in \
         [s.code for s in version.snippets]
     assert out[2].files == ["finance:models/customer_segments.sql"]

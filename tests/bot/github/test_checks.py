@@ -13,14 +13,14 @@ REPO = "octo-org/shop-dbt"
 def test_verdicts_never_claim_safe():
     failing = fake_report()
     assert conclusion_of([failing]) == "failure"
-    assert verdict_title([failing]).startswith("Blocked: 1 breaking")
+    assert verdict_title([failing]) == "Blocks the merge: 1 breaking node in finance"
     passing = fake_report(conclusion="success")
     assert conclusion_of([passing]) == "success"
     title = verdict_title([passing])
-    assert title.startswith("No blocking impact") and "safe" not in title.lower()
+    assert title == "No downstream impact" and "safe" not in title.lower()
     broken = fake_report(conclusion="success")
     broken.conclusion, broken.errors, broken.changes = "failure", ["dbt compile failed"], []
-    assert verdict_title([broken]).startswith("Blocked: the analysis could not be completed")
+    assert verdict_title([broken]) == "Could not finish the analysis (1 error)"
     assert conclusion_of([passing, broken]) == "failure"
 
 
@@ -28,7 +28,7 @@ def test_details_text_bounded():
     report = fake_report()
     report.errors = ["x" * 100_000]
     text = details_text([report] * 3)
-    assert len(text) <= OUTPUT_LIMIT and "model.finance.revenue" in text
+    assert len(text) <= OUTPUT_LIMIT and "`revenue`" in text and "### `finance`: 1 breaking" in text
 
 
 def test_annotations_on_changed_lines(tmp_path):
@@ -45,10 +45,27 @@ def test_annotations_on_changed_lines(tmp_path):
     sql = [a for a in anns if a["path"].endswith("orders.sql")]
     assert [(a["start_line"], a["end_line"]) for a in sql] == [(3, 5), (9, 9)]
     assert all(a["annotation_level"] == "failure" for a in sql)
-    assert "Reaches 1 node(s) in exec_reporting, 1 node(s) in finance" in sql[0]["message"]
+    assert "Reaches exec_reporting: 1 changed; finance: 1 breaking" in sql[0]["message"]
     [y] = [a for a in anns if a["path"].endswith(".yml")]
     assert y["path"] == "shop/models/marts/_marts.yml" and y["start_line"] == 4
     assert not any(a["path"].endswith("customers.sql") for a in anns)  # file not changed by the PR
+
+
+def test_annotations_follow_the_gate():
+    """breaking and unknown are failures, anything on a passing PR a notice: never a warning."""
+    lines = {"shop/models/marts/orders.sql": [3]}
+    blocking = fake_report()
+    assert [a["annotation_level"] for a in build_annotations([blocking], lines)] == ["failure"]
+    unknown = fake_report()
+    unknown.changes[0].category, unknown.impacts = "unknown", []
+    assert [a["annotation_level"] for a in build_annotations([unknown], lines)] == ["failure"]
+    passing = fake_report(conclusion="success")
+    passing.changes[0].category = "partial"
+    assert [a["annotation_level"] for a in build_annotations([passing], lines)] == ["notice"]
+    changed_only = fake_report()
+    changed_only.impacts = [i for i in changed_only.impacts if i.severity == "changed"]
+    changed_only.changes[0].category, changed_only.conclusion = "partial", "success"
+    assert [a["annotation_level"] for a in build_annotations([changed_only], lines)] == ["notice"]
 
 
 @pytest.fixture

@@ -85,10 +85,9 @@ def test_comment_body_of_a_huge_report_stays_within_the_limit():
                       for i in range(3000)]
     body = comment_body(JobResult([report], notes=["This PR changes `.meshdiff.yml`."]), "b" * 40)
     assert body.startswith(MARKER + "\n") and len(body) <= MAX_COMMENT_CHARS
-    assert "blocks the merge" in body  # the verdict survives
-    # and so does the per-project summary table (its header and its row, not just a project name)
-    assert "| Project | 🔴 Breaking | 🟠 Unknown | 🟡 Changed | Owners |" in body
-    assert "| `finance` | 3000 | 0 | 0 |" in body
+    # the verdict survives, with its counts per project, and the first rows by severity
+    assert "### ❌ Blocks the merge: 3000 breaking nodes in `finance`" in body
+    assert "| 🔴 breaking | `m0`" in body and "more nodes | listed on" in body
     assert "This PR changes `.meshdiff.yml`." in body
 
 
@@ -106,5 +105,6 @@ def test_huge_errors_never_push_a_later_reports_summary_out():
     body = render_markdown([first, second], max_chars=MAX_COMMENT_CHARS, marker=MARKER)
     assert len(body) <= MAX_COMMENT_CHARS and "[truncated to fit" not in body  # no hard cut was needed
     first_part, second_part = body.split("#### `core`", 1)
-    assert "| Project | 🔴 Breaking" in second_part and "| `exec_reporting` | 0 | 1 | 1 |" in second_part
-    assert "dbt said: xxx" in first_part and "… [cut]" in first_part and "more error(s)" in first_part
+    assert "| 🟠 unknown | `board`" in second_part and "| 🔴 breaking | `revenue`" in second_part
+    assert "dbt said: xxx" in first_part and "(cut; the check run has the whole message)" in first_part
+    assert "more errors in the check run" in first_part
