@@ -47,7 +47,7 @@ class Page:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(path.as_uri())
-        self.page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        self.page.wait_for_selector("body[data-ready='1']", state="attached", timeout=30_000)
         self.url = path.as_uri()
 
     def visible_rows(self) -> int:
