@@ -1,63 +1,54 @@
-"""Compile one dbt project in a sandboxed subprocess, against manifests meshdiff produced.
+"""Compile one dbt project in the sandbox, against manifests meshdiff produced; cache the result.
 
-For each invocation meshdiff writes, in a fresh temporary directory:
+One compile, in a fresh temporary folder (:class:`~analysis.dbt.invoke.Folders`):
 
-- ``profiles/profiles.yml``: the project's profile name pointing at an embedded DuckDB file
-  (no warehouse, no credentials); dbt never sees a ``profiles.yml`` from the checkout. Its
-  target is named ``meshdiff``, or the target name asked for (``.meshdiff.yml`` ``target:``,
-  ``--target``), so Jinja that branches on ``target.name`` renders as in that environment;
-- ``dbt_loom.config.yml``: the consumer's own dbt-loom entries, where every entry naming a
-  project of the mesh points at the manifest meshdiff compiled for it (other entries are kept,
-  with relative file paths resolved against the project directory);
-- ``target/`` and ``logs/``, so the project directory is not written to.
+1. ``in/`` (read-only to dbt): ``profiles/profiles.yml`` (:mod:`analysis.dbt.profile`: an embedded,
+   fenced DuckDB; dbt never sees a ``profiles.yml`` from the checkout), ``dbt_loom.config.yml``
+   (:mod:`analysis.dbt.loom`: mesh projects re-pointed at copies of meshdiff's manifests,
+   URL/cloud entries dropped with a warning), ``upstream/<name>.json``;
+2. packages (:mod:`analysis.dbt.deps`): vendored ones as they are; hub/git ones from the
+   separate, cached deps step; ``local:`` ones linked by an offline ``dbt deps``. They land in
+   ``out/project/``, a layer over the read-only project (the host's project is never written);
+3. ``dbt compile`` in the sandbox (:mod:`analysis.dbt.sandbox`), writing only to ``out/``;
+4. what leaves the sandbox is checked before anything is cached: ``target/manifest.json`` is
+   read without following links, within a size cap, parsed, and must be the manifest of the
+   project compiled; the trusted process then writes the cache entry (manifest, status, snapshot).
 
 Results are cached by content: the key covers the project's files, the keys of the upstream
-compiles it reads, the dbt/adapter/loom versions and this module's version. An unchanged
-project is never compiled twice.
+compiles it reads, the local dbt-loom manifests it reads, the dbt/adapter/loom versions, the
+target, whether the run was sandboxed and this module's version. An unchanged project is never
+compiled twice. A compile never raises for a dbt failure: the result carries ``ok=False`` and
+dbt's error text.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import re
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 
 import yaml
 
-from analysis.dbt import sandbox
+from analysis.dbt import deps, loom
+from analysis.dbt import sandbox as _sandbox
+from analysis.dbt.fence import Layer
+from analysis.dbt.invoke import Folders, dbt_env, dbt_error_text, failure_text, run_dbt
+from analysis.dbt.paths import OutputError, read_output
+# re-exported: callers read projects and targets through this module
+from analysis.dbt.profile import DEFAULT_TARGET, TARGET_RE, check_target, profiles_yml  # noqa: F401
+from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
 from analysis.errors import AnalysisError
-from analysis.store.files import read_text
 from analysis.store.trim import touch
 
-COMPILE_VERSION = "1"
+COMPILE_VERSION = "2"
 _SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_TIMESTAMP = re.compile(r"^\d{2}:\d{2}:\d{2}(\.\d+)?\s+", re.M)
-DEFAULT_TARGET = "meshdiff"
-#: a dbt target name meshdiff accepts (it becomes a profiles.yml key and a ``--target`` argument)
-TARGET_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class DbtProjectFile:
-    """What meshdiff reads from ``dbt_project.yml`` and ``dbt_loom.config.yml``."""
-
-    path: str
-    name: str
-    profile: str
-    #: dbt-loom manifest entries of the project's own config (raw dicts)
-    loom_entries: tuple[dict, ...] = ()
-    has_packages: bool = False
-
-    @property
-    def upstream_names(self) -> tuple[str, ...]:
-        return tuple(str(e.get("name")) for e in self.loom_entries if e.get("name"))
+#: largest manifest.json meshdiff accepts from a compile (MESHDIFF_MAX_MANIFEST_MB)
+MAX_MANIFEST_MB = 1024
+__all__ = ["CompileResult", "DbtProjectFile", "compile_project", "content_key", "read_project", "check_target",
+           "profiles_yml", "loom_config", "absent_manifests", "dbt_error_text", "DEFAULT_TARGET", "TARGET_RE"]
 
 
 @dataclass
@@ -71,93 +62,25 @@ class CompileResult:
     seconds: float = 0.0
     cached: bool = False
     log: str = field(default="", repr=False)
-
-
-def read_project(path: str) -> DbtProjectFile:
-    """Read ``dbt_project.yml`` (and the dbt-loom config) of the project at ``path``."""
-    path = os.path.abspath(path)
-    if not os.path.isdir(path):
-        raise AnalysisError(
-            f"{path} {'is a file, not a folder' if os.path.exists(path) else 'does not exist'}",
-            hint="pass the folder that holds dbt_project.yml",
-        )
-    project_file = os.path.join(path, "dbt_project.yml")
-    if not os.path.isfile(project_file):
-        raise AnalysisError(
-            f"{path} is not a dbt project: it has no dbt_project.yml",
-            hint="pass the folder that holds dbt_project.yml (in a monorepo, the project's subfolder)",
-        )
-    data = _read_yaml(project_file)
-    if not isinstance(data, dict) or not data.get("name"):
-        raise AnalysisError(
-            f"{project_file} has no `name`",
-            hint="every dbt project needs `name:` in dbt_project.yml",
-        )
-    loom_file = os.path.join(path, "dbt_loom.config.yml")
-    entries = _loom_entries(loom_file) if os.path.isfile(loom_file) else ()
-    has_packages = any(
-        isinstance(d := _read_yaml(os.path.join(path, f)), dict) and d.get("packages")
-        for f in ("packages.yml", "dependencies.yml")
-        if os.path.isfile(os.path.join(path, f))
-    )
-    return DbtProjectFile(
-        path=path,
-        name=str(data["name"]),
-        profile=str(data.get("profile") or data["name"]),
-        loom_entries=entries,
-        has_packages=has_packages,
-    )
-
-
-_LOOM_SHAPE = "manifests: [{name: shop, type: file, config: {path: ../shop/target/manifest.json}}]"
-
-
-def _loom_entries(loom_file: str) -> tuple[dict, ...]:
-    """The manifest entries of a ``dbt_loom.config.yml``; a file dbt-loom cannot read (empty,
-    not a mapping, no ``manifests`` list, an entry without ``name``) is an error naming it."""
-    loom = _read_yaml(loom_file)
-    hint = f"dbt-loom reads `{_LOOM_SHAPE}`; fix the file, or delete it if the project reads no other project"
-    if loom is None:
-        raise AnalysisError(f"{loom_file} is empty", hint=hint)
-    if not isinstance(loom, dict) or "manifests" not in loom:
-        found = f"keys {', '.join(map(str, loom))}" if isinstance(loom, dict) else f"a {type(loom).__name__}"
-        raise AnalysisError(f"{loom_file} has no `manifests` list (it holds {found})", hint=hint)
-    manifests = loom["manifests"]
-    if not isinstance(manifests, list):
-        raise AnalysisError(f"{loom_file}: `manifests` must be a list, not a {type(manifests).__name__}", hint=hint)
-    for i, entry in enumerate(manifests):
-        if not isinstance(entry, dict) or not entry.get("name"):
-            raise AnalysisError(f"{loom_file}: entry {i + 1} of `manifests` has no `name` ({entry!r})", hint=hint)
-    return tuple(manifests)
-
-
-def _read_yaml(path: str):
-    stream = io.StringIO(read_text(path))
-    stream.name = path  # YAML errors name the file
-    try:
-        return yaml.safe_load(stream)
-    except yaml.YAMLError as exc:
-        raise AnalysisError(f"{path} is not valid YAML: {exc}", hint="fix the YAML syntax") from None
+    #: what the compile left out and why (dropped dbt-loom entries)
+    warnings: list[str] = field(default_factory=list)
+    #: the checked, parsed manifest of a fresh compile (until it is cached and snapshotted)
+    manifest: dict | None = field(default=None, repr=False, compare=False)
 
 
 def content_key(project: DbtProjectFile, upstream_keys: dict[str, str], extra: str = "") -> str:
     """Content hash of a compile: project files + upstream compile keys + tool versions, and the
-    dbt-loom entries for projects outside the mesh (with the content of local manifests)."""
+    local dbt-loom manifests the compile reads (projects outside the mesh)."""
     digest = hashlib.sha256()
     digest.update(f"meshdiff-compile-{COMPILE_VERSION}\n{_tool_versions()}\n{extra}\n".encode())
     for name in sorted(upstream_keys):
         digest.update(f"upstream {name} {upstream_keys[name]}\n".encode())
     for entry in project.loom_entries:  # upstream manifests from outside the mesh
-        if str(entry.get("name")) in upstream_keys:
-            continue
-        digest.update(f"loom {json.dumps(entry, sort_keys=True, default=str)}\n".encode())
-        path = _local_manifest(project, entry)
-        if path:
-            try:
-                with open(path, "rb") as handle:
-                    digest.update(hashlib.sha256(handle.read()).digest())
-            except OSError:
-                digest.update(b"missing")
+        if str(entry.get("name")) not in upstream_keys:
+            digest.update(f"loom {json.dumps(entry, sort_keys=True, default=str)}\n".encode())
+    for path in loom.plan(project, {n: None for n in upstream_keys}).local_files:
+        digest.update(f"loom-file {path}\n".encode())
+        digest.update(_file_digest(path))
     for rel in _project_files(project.path):
         digest.update(f"file {rel}\n".encode())
         digest.update(_file_digest(os.path.join(project.path, rel)))
@@ -176,8 +99,11 @@ def _file_digest(path: str) -> bytes:
     if found is None:
         if len(_digests) > 200_000:  # a long-lived worker sees many checkouts: forget, never grow
             _digests.clear()
+        digest = hashlib.sha256()
         with open(path, "rb") as handle:
-            found = _digests[stamp] = hashlib.sha256(handle.read()).digest()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        found = _digests[stamp] = digest.digest()
     return found
 
 
@@ -187,7 +113,7 @@ def _project_files(root: str) -> list[str]:
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             full = os.path.join(dirpath, name)
-            if os.path.islink(full) or name.endswith((".duckdb", ".duckdb.wal")):
+            if os.path.islink(full) or name.endswith((".duckdb", ".duckdb.wal")) or not os.path.isfile(full):
                 continue
             out.append(os.path.relpath(full, root))
     return out
@@ -203,6 +129,16 @@ def _tool_versions() -> str:
     return " ".join(parts)
 
 
+def loom_config(project: DbtProjectFile, upstream: dict[str, CompileResult]) -> dict:
+    """The dbt-loom config for a compile (see :mod:`analysis.dbt.loom`)."""
+    return loom.plan(project, upstream).config
+
+
+def absent_manifests(project: DbtProjectFile, upstream: dict[str, CompileResult]) -> list[tuple[str, str]]:
+    """(name, path) of required local dbt-loom manifests outside ``upstream`` that do not exist."""
+    return loom.plan(project, upstream).absent
+
+
 def compile_project(
     project: DbtProjectFile,
     upstream: dict[str, CompileResult],
@@ -210,46 +146,152 @@ def compile_project(
     cache_dir: str,
     timeout_s: float = 300.0,
     target: str | None = None,
+    sandbox: _sandbox.SandboxConfig | None = None,
 ) -> CompileResult:
     """Compile ``project`` against the ``upstream`` compiles (by project name), with the
-    generated profile's target named ``target`` (default ``meshdiff``).
-
-    Never raises for a dbt failure: the result carries ``ok=False`` and dbt's error text.
-    """
+    generated profile's target named ``target`` (default ``meshdiff``), fenced in as ``sandbox``
+    says (default: :meth:`SandboxConfig.from_env`)."""
+    config = sandbox or _sandbox.SandboxConfig.from_env()
     target = check_target(target)
-    key = content_key(project, {n: r.key for n, r in upstream.items()},
-                      extra=f"target {target}" if target != DEFAULT_TARGET else "")
-    absent = absent_manifests(project, upstream)
-    if absent:  # not cached: the file may exist on the next run
-        return CompileResult(project.name, project.path, key, None, False, error=_absent_text(project, absent))
+    plan = loom.plan(project, upstream)
+    try:
+        sandboxed = config.active()
+    except _sandbox.SandboxError as exc:  # required, and this host cannot make it: compile nothing
+        return CompileResult(project.name, project.path, "", None, False, error=str(exc), warnings=plan.warnings)
+    extra = (f"target {target}\n" if target != DEFAULT_TARGET else "") + ("" if sandboxed else "unsandboxed\n")
+    key = content_key(project, {n: r.key for n, r in upstream.items()}, extra=extra)
+    if plan.absent:  # not cached: the file may exist on the next run
+        return CompileResult(project.name, project.path, key, None, False, error=loom.absent_text(project, plan.absent),
+                             warnings=plan.warnings)
     slot = os.path.join(cache_dir, "compile", key[:2], key)
     cached = _read_cached(project, slot, key)
     if cached is not None:
+        cached.warnings = plan.warnings
         return cached
     work = tempfile.mkdtemp(prefix=f"meshdiff-{project.name}-")
     try:
-        result = _run_compile(project, upstream, work, key, timeout_s, target)
+        result = _run_compile(project, upstream, Folders(work).make(), key, timeout_s, target, config, sandboxed,
+                              cache_dir)
         _store(slot, result)
         stored = _read_cached(project, slot, key)
         if stored is None:  # pragma: no cover - the cache folder is not writable
             return result
-        stored.cached, stored.log = False, result.log
-        if stored.ok:
-            _snapshot(stored)
+        stored.cached, stored.log, stored.warnings = False, result.log, plan.warnings
+        if stored.ok and result.manifest is not None:
+            _snapshot(stored, result.manifest)
         return stored
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _snapshot(result: CompileResult) -> None:
-    """Parse the new manifest once, now, into its compact snapshot (:mod:`analysis.dbt.snapshot`):
+def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], folders: Folders, key: str,
+                 timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool,
+                 cache_dir: str) -> CompileResult:
+    def failed(error: str, seconds: float = 0.0, log: str = "") -> CompileResult:
+        return CompileResult(project.name, project.path, key, None, False, error=error, seconds=seconds, log=log)
+
+    missing = [n for n in project.upstream_names if n in upstream and not upstream[n].ok]
+    if missing:
+        return failed(f"upstream project(s) {', '.join(missing)} did not compile, so {project.name} cannot be compiled")
+    staged = {}
+    for name in project.upstream_names:
+        if name in upstream and upstream[name].manifest_path:
+            staged[name] = os.path.join(folders.inputs, "upstream", f"{len(staged)}.json")
+            shutil.copyfile(upstream[name].manifest_path, staged[name])
+    with open(os.path.join(folders.inputs, "profiles", "profiles.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(profiles_yml(project, os.path.join(folders.out, "mesh.duckdb"), target,
+                                    memory_mb=config.limits.memory_mb), handle)
+    loom_path = os.path.join(folders.inputs, "dbt_loom.config.yml")
+    with open(loom_path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(loom.plan(project, upstream, staged).config, handle)
+    env = dbt_env(folders, {"DBT_LOOM_CONFIG": loom_path})
+    total = 0.0
+
+    layers: tuple[Layer, ...] = ()
+    wanted = deps.needs(project)
+    if wanted.kind in ("local", "remote"):
+        view = os.path.join(folders.out, "project")
+        dest = os.path.join(view if sandboxed else project.path, project.packages_dir)
+        if sandboxed:
+            os.makedirs(view)
+            deps.copy_lock(project, view)
+            layers = (Layer(project.path, view, hide=(project.packages_dir.split("/")[0], "package-lock.yml")),)
+        if wanted.kind == "remote":
+            installed = deps.install(project, wanted, cache_dir=cache_dir, config=config, sandboxed=sandboxed,
+                                     timeout_s=timeout_s)
+            if isinstance(installed, str):
+                return failed(installed)
+            if not os.path.isdir(dest):
+                deps.restore(installed, dest, project)
+        else:  # local packages only: dbt links them, offline, in the compile's own fence
+            offline = run_dbt(["deps", "--project-dir", project.path, "--log-path", os.path.join(folders.out, "logs")],
+                              folders, project, env=env, timeout_s=timeout_s, config=config, sandboxed=sandboxed,
+                              layers=tuple(Layer(x.dest, x.source, True, x.hide) for x in layers))
+            total += offline.seconds
+            if not offline.ok:
+                return failed(f"dbt deps could not link the local package(s) "
+                              f"{', '.join(p.describe() for p in wanted.packages)} of {project.name}:\n"
+                              + failure_text("dbt deps", offline, timeout_s), total, offline.output)
+
+    argv = [
+        "--log-format", "text", "compile",
+        "--project-dir", project.path,
+        "--profiles-dir", os.path.join(folders.inputs, "profiles"),
+        "--target", target,
+        "--target-path", os.path.join(folders.out, "target"),
+        "--log-path", os.path.join(folders.out, "logs"),
+        "--select", "resource_type:model", "resource_type:snapshot", "resource_type:analysis",
+    ]
+    result = run_dbt(argv, folders, project, env=env, timeout_s=timeout_s, config=config, sandboxed=sandboxed,
+                     layers=layers)
+    total += result.seconds
+    if not result.ok:
+        return failed(failure_text("dbt compile", result, timeout_s), total, result.output)
+    try:
+        raw, manifest = accept_manifest(folders.out, project.name)
+    except OutputError as exc:
+        return failed(f"dbt compile of {project.name} left no usable manifest: {exc}", total, result.output)
+    manifest_path = os.path.join(folders.out, "accepted-manifest.json")
+    with open(manifest_path, "wb") as handle:  # the checked bytes, not the sandbox's file
+        handle.write(raw)
+    return CompileResult(project.name, project.path, key, manifest_path, True, seconds=total, log=result.output,
+                         manifest=manifest)
+
+
+def accept_manifest(out: str, project_name: str) -> tuple[bytes, dict]:
+    """``target/manifest.json`` from the sandbox's folder, checked: no link on the way, a regular
+    file within the size cap, JSON, the manifest of ``project_name``."""
+    limit = _max_manifest_mb() << 20
+    raw = read_output(out, "target/manifest.json", limit=limit)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise OutputError(f"target/manifest.json is not JSON ({str(exc)[:200]})") from None
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    if not isinstance(meta, dict) or not isinstance(data.get("nodes"), dict):
+        raise OutputError("target/manifest.json is not a dbt manifest (no metadata, no nodes)")
+    if meta.get("project_name") != project_name:
+        raise OutputError(f"target/manifest.json is the manifest of {str(meta.get('project_name'))[:100]!r}, "
+                          f"not of {project_name!r}")
+    return raw, data
+
+
+def _max_manifest_mb() -> int:
+    raw = os.environ.get("MESHDIFF_MAX_MANIFEST_MB", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_MANIFEST_MB
+
+
+def _snapshot(result: CompileResult, manifest: dict) -> None:
+    """Turn the parsed manifest, now, into its compact snapshot (:mod:`analysis.dbt.snapshot`):
     every later analysis that reads this compile loads the snapshot instead."""
-    from analysis.dbt.snapshot import snapshot_lines
+    from analysis.dbt.manifest import parse_manifest
+    from analysis.dbt.snapshot import write_snapshot
 
     try:
-        snapshot_lines(result.manifest_path, project_dir=result.project_dir)
-    except (AnalysisError, OSError):
-        pass  # a damaged or missing manifest: the analysis that loads it says so
+        write_snapshot(result.manifest_path, parse_manifest(manifest, source=result.manifest_path,
+                                                            project_dir=result.project_dir))
+    except (AnalysisError, OSError, KeyError, TypeError, ValueError):
+        pass  # a damaged manifest: the analysis that loads it says so
 
 
 def _read_cached(project: DbtProjectFile, slot: str, key: str) -> CompileResult | None:
@@ -287,168 +329,3 @@ def _store(slot: str, result: CompileResult) -> None:
     shutil.rmtree(slot, ignore_errors=True)
     os.makedirs(os.path.dirname(slot), exist_ok=True)
     os.replace(tmp, slot)
-
-
-def absent_manifests(project: DbtProjectFile, upstream: dict[str, CompileResult]) -> list[tuple[str, str]]:
-    """(name, path) of the dbt-loom entries outside ``upstream`` whose local manifest file does not
-    exist and that are not ``optional``: dbt-loom would stop the compile on them."""
-    out = []
-    for entry in loom_config(project, upstream)["manifests"]:
-        path = (entry.get("config") or {}).get("path")
-        if (str(entry.get("name")) not in upstream and entry.get("type", "file") == "file" and not entry.get("optional")
-                and isinstance(path, str) and "://" not in path and not path.startswith("$")
-                and not os.path.exists(path)):
-            out.append((str(entry.get("name")), path))
-    return out
-
-
-def _absent_text(project: DbtProjectFile, absent: list[tuple[str, str]]) -> str:
-    return (f"{project.name} reads project(s) {', '.join(n for n, _ in absent)} through dbt-loom, but no manifest "
-            "of it is available: " + "; ".join(f"{p} does not exist (entry `{n}` of dbt_loom.config.yml)" for n, p in absent)
-            + "\n→ give meshdiff that project too: `--upstream DIR` on the command line, or `upstream:` in "
-              ".meshdiff.yml (or mark the entry `optional: true` if the project can do without it)")
-
-
-def loom_config(project: DbtProjectFile, upstream: dict[str, CompileResult]) -> dict:
-    """The dbt-loom config for a compile: the project's entries, mesh ones re-pointed."""
-    manifests = []
-    for entry in project.loom_entries:
-        entry = json.loads(json.dumps(entry))  # deep copy of plain YAML data
-        name = str(entry.get("name"))
-        if name in upstream:
-            result = upstream[name]
-            entry["type"] = "file"
-            entry["config"] = {"path": os.path.abspath(result.manifest_path or "")}
-            entry["optional"] = False
-            if not entry.get("included_packages") and not entry.get("excluded_packages"):
-                # never re-inject the consumer's own nodes from an upstream copy (dbt-loom #181)
-                entry["excluded_packages"] = [project.name]
-        elif (path := _local_manifest(project, entry)) is not None:
-            entry.setdefault("config", {})["path"] = path
-        manifests.append(entry)
-    return {"enable_telemetry": False, "manifests": manifests}
-
-
-def _local_manifest(project: DbtProjectFile, entry: dict) -> str | None:
-    """The absolute path of a dbt-loom ``file`` entry's manifest (relative to the project);
-    ``None`` for remote ones (URLs, dbt Cloud, object stores) and ``$VAR`` paths."""
-    if entry.get("type", "file") != "file":
-        return None
-    path = (entry.get("config") or {}).get("path")
-    if isinstance(path, str) and "://" not in path and not path.startswith("$"):
-        return os.path.normpath(os.path.join(project.path, path))
-    return None
-
-
-def check_target(target: str | None) -> str:
-    """The target name to compile with (``meshdiff`` when none is given)."""
-    if target is None:
-        return DEFAULT_TARGET
-    if not isinstance(target, str) or not TARGET_RE.match(target):
-        raise AnalysisError(f"{target!r} is not a dbt target name",
-                            hint="use letters, digits, `_`, `-` or `.`, e.g. prod")
-    return target
-
-
-def profiles_yml(project: DbtProjectFile, db_path: str, target: str | None = None) -> dict:
-    """A DuckDB profile under the project's profile name: no warehouse needed. Its one target
-    is named ``target`` (what ``target.name`` renders to), by default ``meshdiff``."""
-    target = check_target(target)
-    return {
-        project.profile: {
-            "target": target,
-            "outputs": {
-                target: {"type": "duckdb", "path": db_path, "schema": "main", "threads": 1}
-            },
-        }
-    }
-
-
-def _dbt_executable() -> str:
-    candidate = os.path.join(os.path.dirname(sys.executable), "dbt")
-    return candidate if os.path.exists(candidate) else (shutil.which("dbt") or "dbt")
-
-
-def _run_compile(
-    project: DbtProjectFile,
-    upstream: dict[str, CompileResult],
-    work: str,
-    key: str,
-    timeout_s: float,
-    target: str = DEFAULT_TARGET,
-) -> CompileResult:
-    missing = [n for n in project.upstream_names if n in upstream and not upstream[n].ok]
-    if missing:
-        return CompileResult(
-            project.name, project.path, key, None, False,
-            error=f"upstream project(s) {', '.join(missing)} did not compile, so {project.name} cannot be compiled",
-        )
-    for sub in ("profiles", "target", "logs", "home"):
-        os.makedirs(os.path.join(work, sub))
-    with open(os.path.join(work, "profiles", "profiles.yml"), "w", encoding="utf-8") as handle:
-        yaml.safe_dump(profiles_yml(project, os.path.join(work, "mesh.duckdb"), target), handle)
-    loom_path = os.path.join(work, "dbt_loom.config.yml")
-    with open(loom_path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(loom_config(project, upstream), handle)
-    env = sandbox.sandbox_env(
-        os.path.join(work, "home"),
-        {
-            "DBT_LOOM_CONFIG": loom_path,
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DO_NOT_TRACK": "1",
-            "DBT_PROFILES_DIR": os.path.join(work, "profiles"),
-        },
-    )
-    common = [
-        "--project-dir", project.path,
-        "--profiles-dir", os.path.join(work, "profiles"),
-        "--target", target,
-        "--target-path", os.path.join(work, "target"),
-        "--log-path", os.path.join(work, "logs"),
-    ]
-    dbt = _dbt_executable()
-    total = 0.0
-    if project.has_packages and not os.path.isdir(os.path.join(project.path, "dbt_packages")):
-        deps = sandbox.run([dbt, "--no-use-colors", "deps", *common], cwd=work, env=env, timeout_s=timeout_s)
-        total += deps.seconds
-        if not deps.ok:
-            return CompileResult(
-                project.name, project.path, key, None, False,
-                error=_failure_text("dbt deps", deps, timeout_s), seconds=total, log=deps.output,
-            )
-    argv = [
-        dbt, "--no-use-colors", "--log-format", "text", "compile", *common,
-        "--select", "resource_type:model", "resource_type:snapshot", "resource_type:analysis",
-    ]
-    result = sandbox.run(argv, cwd=work, env=env, timeout_s=timeout_s)
-    total += result.seconds
-    manifest = os.path.join(work, "target", "manifest.json")
-    if not result.ok or not os.path.isfile(manifest):
-        return CompileResult(
-            project.name, project.path, key, None, False,
-            error=_failure_text("dbt compile", result, timeout_s), seconds=total, log=result.output,
-        )
-    return CompileResult(project.name, project.path, key, manifest, True, seconds=total, log=result.output)
-
-
-def _failure_text(what: str, result: sandbox.RunResult, timeout_s: float) -> str:
-    if result.timed_out:
-        return f"{what} did not finish within {timeout_s:.0f} s and was stopped"
-    return dbt_error_text(result.output) or f"{what} failed with exit code {result.returncode}"
-
-
-def dbt_error_text(output: str, limit: int = 4000) -> str:
-    """dbt's own error lines from its console output (timestamps and colours removed)."""
-    text = _TIMESTAMP.sub("", _ANSI.sub("", output))
-    lines = [line.rstrip() for line in text.splitlines()]
-    start = next(
-        (i for i, line in enumerate(lines)
-         if re.search(r"(Compilation|Parsing|Runtime|Database|Dependency|Internal|Env var)? ?Error", line)
-         and "Encountered an error" not in line and not line.startswith("Done.")),
-        None,
-    )
-    if start is None:
-        return ""
-    picked = [ln for ln in lines[start:] if ln.strip() and not ln.startswith(("Done.", "Finished running"))]
-    out = "\n".join(picked).strip()
-    return out if len(out) <= limit else out[:limit] + "\n[...]"

@@ -12,6 +12,7 @@ import os
 import re
 from typing import Any
 
+from analysis.dbt.paths import seed_file
 from analysis.errors import AnalysisError
 from analysis.dbt.nodes import DeclaredColumn, Node, Project
 
@@ -191,9 +192,9 @@ def _node(raw: dict, groups: dict[str, tuple[str, ...]], project_dir: str) -> No
     original = raw.get("original_file_path") or ""
     injected = raw.get("resource_type") != "seed" and not original and not raw.get("raw_code")
     seed_path = None
-    if raw.get("resource_type") == "seed" and original:
-        root = project_dir or raw.get("root_path")
-        seed_path = os.path.join(root, original) if root else None
+    if raw.get("resource_type") == "seed" and original and project_dir:
+        # never a path the manifest chose outside the project, never through a link leaving it
+        seed_path = seed_file(project_dir, original)
     return Node(
         unique_id=raw["unique_id"],
         project=raw.get("package_name") or "",

@@ -36,6 +36,7 @@ from dataclasses import fields
 from analysis.store.files import write_atomically
 from analysis.store.gcpause import gc_paused
 from analysis.dbt.manifest import load_manifest
+from analysis.dbt.paths import seed_file
 from analysis.dbt.nodes import DeclaredColumn, Node, Project
 
 FORMAT = 4
@@ -89,13 +90,13 @@ class ProjectLoader:
 
     def _node(self, line: bytes, project_dir: str) -> Node:
         known = self._rows.get(line)
-        if known is not None and (known[1] == project_dir or not known[0].seed_path):
+        if known is not None and (known[1] == project_dir or known[0].resource_type != "seed"):
             return known[0]
         row = json.loads(line)
         row[_COLUMNS] = {k: DeclaredColumn(n, t, d) for k, n, t, d in row[_COLUMNS]}
         seed = row[_SEED_PATH]
-        if seed and project_dir and not os.path.isabs(seed):
-            row[_SEED_PATH] = os.path.join(project_dir, seed)
+        if seed:  # inside the project, never through a link leaving it (the snapshot may be old)
+            row[_SEED_PATH] = seed_file(project_dir, seed)
         node = Node(*row)
         node.owners = tuple(node.owners)
         node.handles = tuple(node.handles)
@@ -118,6 +119,13 @@ def snapshot_lines(manifest_path: str, *, project_dir: str = "", parsed: list[st
         lines = encode(load_manifest(manifest_path, project_dir=project_dir), stamp)
         _write(path, lines)
     return lines
+
+
+def write_snapshot(manifest_path: str, project: Project) -> None:
+    """Write the snapshot of ``manifest_path`` from ``project``, already parsed from its bytes
+    (a compile checks and parses its manifest once, before caching it)."""
+    info = os.stat(manifest_path)
+    _write(snapshot_path(manifest_path), encode(project, [info.st_size, info.st_mtime_ns]))
 
 
 def encode(project: Project, stamp: list[int]) -> list[bytes]:

@@ -31,6 +31,13 @@ def read_text(path: str, what: str = "") -> str:
 
     with open(path, "rb") as handle:
         data = handle.read()
+    return decode_text(data, path, what)
+
+
+def decode_text(data: bytes, path: str, what: str = "") -> str:
+    """``data`` (the bytes of ``path``) decoded as UTF-8; the error of :func:`read_text` otherwise."""
+    from analysis.errors import AnalysisError
+
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

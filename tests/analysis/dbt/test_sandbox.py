@@ -1,10 +1,12 @@
-"""The sandbox of every dbt invocation and the generated dbt-loom config (no dbt needed).
+"""The runner of every untrusted invocation (no dbt needed): environment, limits, output, policy.
 
 - the child's environment is an allow-list (a secret of the parent never reaches it);
-- it runs in a fresh temporary working directory, never the project folder, removed afterwards;
 - on its time limit the whole process group is killed (a forked grandchild too);
-- the dbt-loom config re-points the mesh's projects at meshdiff's manifests and keeps the
-  consumer's other entries (relative file paths resolved against the project).
+- memory, CPU time, file size, process count and the writable folder's size are bounded, and
+  the result says which limit stopped the run;
+- output is read while the child runs and kept to a bounded head and tail;
+- the policy: ``required`` refuses where the host cannot make the sandbox (saying what it lacks),
+  ``auto`` warns once and runs unsandboxed, ``off`` never probes.
 """
 import json
 import os
@@ -12,14 +14,14 @@ import sys
 import time
 
 import pytest
-import yaml
 
-from analysis.dbt import compile as dbt
 from analysis.dbt import sandbox
-from analysis.dbt.compile import CompileResult, DbtProjectFile, loom_config
+from analysis.dbt.fence import Fence
+from analysis.dbt.sandbox import Limits, SandboxConfig, SandboxError, Status
 
-SECRETS = {"MESHDIFF_PRIVATE_KEY": "-----BEGIN KEY-----", "GITHUB_TOKEN": "ghs_secret", "AWS_SECRET_ACCESS_KEY": "x",
-           "DBT_ENV_SECRET_PASSWORD": "hunter2", "MESHDIFF_REDIS_URL": "redis://secret@host/0"}
+SECRETS = {"MESHDIFF_PRIVATE_KEY": "-----BEGIN KEY-----zq9", "GITHUB_TOKEN": "ghs_secret_zq9",
+           "AWS_SECRET_ACCESS_KEY": "aws-zq9-secret", "DBT_ENV_SECRET_PASSWORD": "hunter2-zq9",
+           "MESHDIFF_REDIS_URL": "redis://secret-zq9@host/0"}
 
 
 @pytest.fixture
@@ -29,24 +31,28 @@ def secrets(monkeypatch):
     monkeypatch.setenv("LANG", "C.UTF-8")
 
 
-def child_env(tmp_path, extra=None) -> dict:
-    env = sandbox.sandbox_env(str(tmp_path / "home"), extra)
+def _fence(tmp_path, **kw) -> Fence:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    return Fence(writable=str(out), uid=sandbox.sandbox_uid(), gid=sandbox.sandbox_uid(), **kw)
+
+
+@pytest.mark.parametrize("fenced", [False, True], ids=["unsandboxed", "sandboxed"])
+def test_a_secret_of_the_parent_never_reaches_the_child(tmp_path, secrets, fenced):
+    fence = _fence(tmp_path) if fenced else None
+    home = fence.writable if fence else str(tmp_path)
+    env = sandbox.sandbox_env(home, {"DBT_PROFILES_DIR": "/p"})
     script = "import json, os; print(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd()}))"
-    result = sandbox.run([sys.executable, "-c", script], cwd=str(tmp_path), env=env, timeout_s=30)
+    result = sandbox.run([sys.executable, "-c", script], cwd=home, env=env, timeout_s=60, fence=fence)
     assert result.ok, result.output
-    return json.loads(result.output)
-
-
-def test_a_secret_of_the_parent_never_reaches_the_child(tmp_path, secrets):
-    seen = child_env(tmp_path, {"DBT_PROFILES_DIR": "/p"})
-    env = seen["env"]
-    assert not set(SECRETS) & set(env)
-    assert not any(v in " ".join(env.values()) for v in SECRETS.values())
-    assert env["HOME"] == str(tmp_path / "home") and env["DBT_PROFILES_DIR"] == "/p"
-    assert env["LANG"] == "C.UTF-8"  # locale is allow-listed
-    assert set(env) <= {"PATH", "HOME", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "NO_COLOR", "LANG", "LC_ALL",
-                        "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "DBT_PROFILES_DIR"}
-    assert os.path.realpath(seen["cwd"]) == os.path.realpath(tmp_path)
+    seen = json.loads(result.output)
+    assert not set(SECRETS) & set(seen["env"])
+    assert not any(v in result.output for v in SECRETS.values())
+    assert seen["env"]["HOME"] == home and seen["env"]["DBT_PROFILES_DIR"] == "/p"
+    assert seen["env"]["LANG"] == "C.UTF-8"  # locale is allow-listed
+    assert set(seen["env"]) <= {"PATH", "HOME", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "NO_COLOR", "LANG",
+                                "LC_ALL", "LC_CTYPE", "TZ", "MALLOC_ARENA_MAX", "DBT_PROFILES_DIR", "PWD"}
+    assert os.path.realpath(seen["cwd"]) == os.path.realpath(home)
 
 
 def _state(pid: int) -> str | None:
@@ -73,124 +79,134 @@ def test_time_limit_kills_the_whole_process_group(tmp_path):
     assert [_state(p) in (None, "Z") for p in pids] == [True, True], "a process of the group survived"
 
 
+def test_time_limit_stops_a_sandboxed_run_and_everything_in_it(tmp_path):
+    fence = _fence(tmp_path)
+    marker = os.path.join(fence.writable, "alive")
+    script = f"while true; do date +%s%N > {marker}; sleep 0.05; done & sleep 600"
+    result = sandbox.run(["sh", "-c", script], cwd=fence.writable, env=sandbox.sandbox_env(fence.writable),
+                         timeout_s=1.5, fence=fence)
+    assert result.timed_out and not result.ok
+    stamp = open(marker).read()
+    time.sleep(0.6)
+    assert open(marker).read() == stamp, "a process of the sandbox kept running after the time limit"
+
+
 def test_output_is_returned_and_failure_is_not_ok(tmp_path):
     result = sandbox.run(["sh", "-c", "echo hello; exit 3"], cwd=str(tmp_path), env=sandbox.sandbox_env(str(tmp_path)),
                          timeout_s=30)
     assert result.returncode == 3 and not result.ok and not result.timed_out and result.output == "hello\n"
 
 
-# -- a compile: temp working dir, generated profile and loom config, allow-listed env --------
-
-def project(tmp_path, entries=()) -> DbtProjectFile:
-    root = tmp_path / "finance"
-    root.mkdir()
-    (root / "dbt_project.yml").write_text("name: finance\nprofile: finance\n")
-    (root / "profiles.yml").write_text("finance: {target: prod, outputs: {prod: {type: snowflake}}}\n")
-    (root / ".env").write_text("SNOWFLAKE_PASSWORD=oops\n")
-    return DbtProjectFile(path=str(root), name="finance", profile="finance", loom_entries=tuple(entries))
-
-
-def test_compile_runs_in_a_fresh_temp_dir_with_generated_files(tmp_path, monkeypatch, secrets):
-    calls = []
-
-    def fake_run(argv, *, cwd, env, timeout_s):
-        calls.append({
-            "argv": argv, "cwd": cwd, "env": env, "timeout_s": timeout_s, "cwd_files": sorted(os.listdir(cwd)),
-            "loom": yaml.safe_load(open(env["DBT_LOOM_CONFIG"], encoding="utf-8")),
-            "profiles": yaml.safe_load(open(os.path.join(env["DBT_PROFILES_DIR"], "profiles.yml"), encoding="utf-8")),
-        })
-        return sandbox.RunResult(tuple(argv), 1, "Compilation Error in model x\n  boom", 0.1)
-
-    monkeypatch.setattr(sandbox, "run", fake_run)
-    proj = project(tmp_path, [{"name": "shop", "type": "file", "config": {"path": "../shop/target/manifest.json"}}])
-    upstream = {"shop": CompileResult("shop", "/x/shop", "k1", str(tmp_path / "shop-manifest.json"), True)}
-    result = dbt.compile_project(proj, upstream, cache_dir=str(tmp_path / "cache"), timeout_s=7)
-    assert not result.ok and "Compilation Error" in result.error
-    (call,) = calls
-    work = call["cwd"]
-    assert not os.path.realpath(work).startswith(os.path.realpath(proj.path))  # not the checkout
-    assert os.path.basename(work).startswith("meshdiff-finance-") and not os.path.exists(work)  # removed after
-    assert call["cwd_files"] == ["dbt_loom.config.yml", "home", "logs", "profiles", "target"]  # no .env, no profiles.yml
-    assert call["timeout_s"] == 7
-    argv = call["argv"]
-    assert argv[argv.index("--project-dir") + 1] == proj.path
-    assert argv[argv.index("--profiles-dir") + 1] == os.path.join(work, "profiles")
-    assert argv[argv.index("--target-path") + 1] == os.path.join(work, "target")
-    assert call["profiles"]["finance"]["outputs"][call["profiles"]["finance"]["target"]]["type"] == "duckdb"
-    assert call["loom"]["manifests"][0]["config"] == {"path": str(tmp_path / "shop-manifest.json")}
-    assert not set(SECRETS) & set(call["env"]) and call["env"]["HOME"] == os.path.join(work, "home")
+def test_output_is_bounded_while_it_is_read(tmp_path):
+    """60 MB of output: the result keeps the first and the last megabyte, not the whole stream."""
+    script = ("import sys\nsys.stdout.write('FIRST\\n')\nfor _ in range(60):\n    sys.stdout.write('x' * (1 << 20))\n"
+              "sys.stdout.write('\\nLAST\\n')")
+    result = sandbox.run([sys.executable, "-c", script], cwd=str(tmp_path), env=sandbox.sandbox_env(str(tmp_path)),
+                         timeout_s=120)
+    assert result.ok
+    assert len(result.output) <= 2_100_000
+    assert result.output.startswith("FIRST") and result.output.rstrip().endswith("LAST")
+    assert "[... output cut ...]" in result.output
 
 
-# -- the generated dbt-loom config -------------------------------------------------------------
+# -- limits ----------------------------------------------------------------------------------------
 
-def test_loom_config_repoints_mesh_projects_and_keeps_the_others(tmp_path):
-    entries = [
-        {"name": "shop", "type": "file", "config": {"path": "../shop/target/manifest.json"}, "optional": True},
-        {"name": "marketing", "type": "file", "config": {"path": "../marketing/target/manifest.json"},
-         "excluded_packages": ["dbt_project_evaluator"]},
-        {"name": "crm", "type": "s3", "config": {"bucket_name": "b", "object_name": "crm/manifest.json"}},
-        {"name": "web", "type": "file", "config": {"path": "https://example.com/manifest.json"}},
-        {"name": "envy", "type": "file", "config": {"path": "$MANIFESTS/envy.json"}},
-        {"name": "ops", "config": {"path": "vendored/ops_manifest.json"}},  # type defaults to file
-        {"name": "sales", "type": "file", "config": {"path": "../sales/manifest.json"}, "included_packages": ["sales"]},
-    ]
-    proj = project(tmp_path, entries)
-    upstream = {
-        "shop": CompileResult("shop", "/x/shop", "k1", "relative/shop.json", True),
-        "sales": CompileResult("sales", "/x/sales", "k2", "/abs/sales.json", True),
-    }
-    config = loom_config(proj, upstream)
-    assert config["enable_telemetry"] is False
-    by_name = {e["name"]: e for e in config["manifests"]}
-    assert list(by_name) == ["shop", "marketing", "crm", "web", "envy", "ops", "sales"]  # order kept
-    # mesh projects: meshdiff's manifests, required, never re-injecting the consumer's own nodes
-    assert by_name["shop"] == {"name": "shop", "type": "file", "config": {"path": os.path.abspath("relative/shop.json")},
-                               "optional": False, "excluded_packages": ["finance"]}
-    assert by_name["sales"]["config"] == {"path": "/abs/sales.json"}
-    assert by_name["sales"]["included_packages"] == ["sales"] and "excluded_packages" not in by_name["sales"]
-    # other upstream entries are kept; relative file paths resolved against the project folder
-    assert by_name["marketing"] == {**entries[1], "config": {"path": str(tmp_path / "marketing/target/manifest.json")}}
-    assert by_name["ops"]["config"] == {"path": os.path.join(proj.path, "vendored/ops_manifest.json")}
-    assert by_name["crm"] == entries[2] and by_name["web"] == entries[3] and by_name["envy"] == entries[4]
-    assert entries[0]["config"] == {"path": "../shop/target/manifest.json"}  # the project's own entries untouched
+def _limited(tmp_path, script: str, limits: Limits, *, fenced: bool = True, timeout_s: float = 120):
+    fence = _fence(tmp_path) if fenced else None
+    cwd = fence.writable if fence else str(tmp_path)
+    return sandbox.run([sys.executable, "-c", script], cwd=cwd, env=sandbox.sandbox_env(cwd), timeout_s=timeout_s,
+                       fence=fence, limits=limits)
 
 
-def test_a_missing_upstream_manifest_is_named_before_dbt_runs(tmp_path, monkeypatch):
-    def no_dbt(*args, **kw):
-        raise AssertionError("dbt must not run")
-
-    monkeypatch.setattr(sandbox, "run", no_dbt)
-    (tmp_path / "present.json").write_text("{}")
-    proj = project(tmp_path, [
-        {"name": "shop", "type": "file", "config": {"path": "../shop/target/manifest.json"}},
-        {"name": "crm", "type": "file", "config": {"path": "../crm/manifest.json"}, "optional": True},
-        {"name": "ops", "config": {"path": str(tmp_path / "present.json")}},
-        {"name": "web", "type": "file", "config": {"path": "https://example.com/manifest.json"}},
-    ])
-    assert dbt.absent_manifests(proj, {}) == [("shop", str(tmp_path / "shop/target/manifest.json"))]
-    result = dbt.compile_project(proj, {}, cache_dir=str(tmp_path / "cache"))
-    assert not result.ok
-    assert result.error.startswith("finance reads project(s) shop through dbt-loom, but no manifest of it is available")
-    assert "`--upstream DIR`" in result.error
-    assert not (tmp_path / "cache").exists()  # not cached: the manifest may exist on the next run
-    # once meshdiff compiles shop itself, nothing is missing
-    upstream = {"shop": CompileResult("shop", "/x/shop", "k1", str(tmp_path / "present.json"), True)}
-    assert dbt.absent_manifests(proj, upstream) == []
+@pytest.mark.parametrize("fenced", [False, True], ids=["unsandboxed", "sandboxed"])
+def test_memory_is_bounded(tmp_path, fenced):
+    script = "b = bytearray(600 << 20)\nprint('allocated', len(b))"
+    result = _limited(tmp_path, script, Limits(memory_mb=400), fenced=fenced)
+    assert not result.ok and "MemoryError" in result.output and "allocated" not in result.output
+    assert "MESHDIFF_SANDBOX_MEMORY_MB" in result.exceeded
+    assert _limited(tmp_path, "b = bytearray(50 << 20); print('allocated')", Limits(memory_mb=400), fenced=fenced).ok
 
 
-def test_the_compile_key_follows_a_manifest_from_outside_the_mesh(tmp_path):
-    """A consumer also reading a project outside the mesh (its manifest vendored as a file): a new
-    version of that file is a new compile, not a stale cache hit; mesh upstreams count by key."""
-    from analysis.dbt.compile import content_key
+def test_file_size_is_bounded(tmp_path):
+    script = "open('big', 'wb').write(b'x' * (3 << 20))\nprint('wrote')"
+    result = _limited(tmp_path, script, Limits(file_mb=1))
+    assert not result.ok and "wrote" not in result.output
+    assert "MESHDIFF_SANDBOX_FILE_MB" in result.exceeded
+    assert os.path.getsize(tmp_path / "out" / "big") <= 1 << 20
 
-    entries = [{"name": "shop", "type": "file", "config": {"path": "../shop/manifest.json"}},
-               {"name": "ops", "type": "file", "config": {"path": "../ops/manifest.json"}}]
-    proj = project(tmp_path, entries)
-    (tmp_path / "ops").mkdir()
-    manifest = tmp_path / "ops" / "manifest.json"  # outside the project folder
-    manifest.write_text('{"metadata": {"project_name": "ops"}}')
-    first = content_key(proj, {"shop": "k1"})
-    assert content_key(proj, {"shop": "k1"}) == first
-    assert content_key(proj, {"shop": "k2"}) != first
-    manifest.write_text('{"metadata": {"project_name": "ops"}, "nodes": {}}')
-    assert content_key(proj, {"shop": "k1"}) != first
+
+def test_cpu_time_is_bounded(tmp_path):
+    result = _limited(tmp_path, "while True: pass", Limits(cpu_s=1), timeout_s=120)
+    assert not result.ok and not result.timed_out
+    assert "CPU time" in result.exceeded and "MESHDIFF_SANDBOX_CPU_S" in result.exceeded
+
+
+def test_process_count_is_bounded(tmp_path):
+    script = ("import os, sys, time\nmade = 0\nfor _ in range(200):\n    try:\n        pid = os.fork()\n"
+              "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n"
+              "    made += 1\nprint('forked', made)\nsys.stdout.flush()\nos._exit(0)")
+    result = _limited(tmp_path, script, Limits(procs=20), timeout_s=60)
+    made = int(result.output.split("forked", 1)[1].split()[0])
+    assert made < 20, result.output
+
+
+def test_the_writable_folder_is_bounded(tmp_path):
+    script = ("import time\nfor i in range(400):\n    open(f'f{i}', 'wb').write(b'x' * (1 << 20))\n"
+              "    time.sleep(0.02)\nprint('all written')")
+    result = _limited(tmp_path, script, Limits(disk_mb=20), timeout_s=120)
+    assert not result.ok and "all written" not in result.output
+    assert "MESHDIFF_SANDBOX_DISK_MB" in result.exceeded
+
+
+def test_limits_from_the_environment():
+    assert Limits.from_env({}) == Limits()
+    assert Limits.from_env({"MESHDIFF_SANDBOX_MEMORY_MB": "2048"}).memory_mb == 2048
+    with pytest.raises(ValueError, match="MESHDIFF_SANDBOX_PROCS"):
+        Limits.from_env({"MESHDIFF_SANDBOX_PROCS": "lots"})
+
+
+# -- the policy ------------------------------------------------------------------------------------
+
+def test_this_host_makes_the_sandbox_and_the_command_is_not_root():
+    status = sandbox.probe(refresh=True)
+    assert status.ok, status
+    assert "kernel uid 0" not in status.reason and "uid 65534" in status.reason
+
+
+def test_required_refuses_where_the_host_cannot_make_it(monkeypatch):
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
+    status = sandbox.probe(refresh=True)
+    try:
+        assert not status.ok and "not installed" in status.reason and "apt-get install bubblewrap" in status.hint
+        with pytest.raises(SandboxError) as caught:
+            SandboxConfig(policy="required").active()
+        text = str(caught.value)
+        assert "did not compile the pull request's code" in text and "bubblewrap" in text
+        assert "MESHDIFF_SANDBOX=off" in text and "unsafe" in text
+    finally:
+        monkeypatch.undo()
+        sandbox.probe(refresh=True)
+
+
+def test_auto_warns_once_and_runs_unsandboxed(monkeypatch, capsys):
+    monkeypatch.setattr(sandbox, "probe", lambda **_: Status(False, "bubblewrap (bwrap) is not installed", "x"))
+    monkeypatch.setattr(sandbox, "_warned", set())
+    config = SandboxConfig(policy="auto")
+    assert config.active() is False and config.active() is False
+    err = capsys.readouterr().err
+    assert err.count("UNSANDBOXED") == 1 and "--sandbox required" in err
+
+
+def test_off_never_probes(monkeypatch):
+    monkeypatch.setattr(sandbox, "probe", lambda **_: pytest.fail("probed"))
+    assert SandboxConfig(policy="off").active() is False
+
+
+def test_policy_and_deps_network_from_the_environment():
+    assert SandboxConfig.from_env("required", {}).policy == "required"
+    assert SandboxConfig.from_env("required", {"MESHDIFF_SANDBOX": "on"}).policy == "required"
+    assert SandboxConfig.from_env("required", {"MESHDIFF_SANDBOX": "off"}).policy == "off"
+    assert SandboxConfig.from_env("auto", {}).deps_network is True
+    assert SandboxConfig.from_env("auto", {"MESHDIFF_DEPS_NETWORK": "off"}).deps_network is False
+    with pytest.raises(ValueError, match="MESHDIFF_SANDBOX"):
+        SandboxConfig.from_env("auto", {"MESHDIFF_SANDBOX": "maybe"})

@@ -1,0 +1,95 @@
+"""How meshdiff invokes dbt: the executable, the environment, one sandboxed run, its error text.
+
+A run's folders: ``in/`` (read-only to dbt: the generated ``profiles.yml`` and
+``dbt_loom.config.yml``, copies of upstream manifests) and ``out/`` (the only writable folder:
+``target/``, ``logs/``, ``home/``, ``tmp/``, the DuckDB file, the project's layer).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+
+from analysis.dbt import sandbox
+from analysis.dbt.fence import Fence, Layer
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_TIMESTAMP = re.compile(r"^\d{2}:\d{2}:\d{2}(\.\d+)?\s+", re.M)
+
+
+@dataclass(frozen=True)
+class Folders:
+    """The two folders of one dbt run (see the module docstring)."""
+
+    work: str
+
+    @property
+    def inputs(self) -> str:
+        return os.path.join(self.work, "in")
+
+    @property
+    def out(self) -> str:
+        return os.path.join(self.work, "out")
+
+    def make(self) -> "Folders":
+        for sub in (self.inputs, os.path.join(self.inputs, "profiles"), os.path.join(self.inputs, "upstream"),
+                    self.out, *(os.path.join(self.out, s) for s in ("target", "logs", "home", "tmp"))):
+            os.makedirs(sub, exist_ok=True)
+        return self
+
+
+def dbt_executable() -> str:
+    candidate = os.path.join(os.path.dirname(sys.executable), "dbt")
+    return candidate if os.path.exists(candidate) else (shutil.which("dbt") or "dbt")
+
+
+def dbt_env(folders: Folders, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The allow-listed environment of a dbt run: nothing of the caller's but the locale."""
+    return sandbox.sandbox_env(os.path.join(folders.out, "home"), {
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+        "DBT_PROFILES_DIR": os.path.join(folders.inputs, "profiles"),
+        "TMPDIR": os.path.join(folders.out, "tmp"),
+        **(extra or {}),
+    })
+
+
+def run_dbt(args: list[str], folders: Folders, project, *, env: dict[str, str], timeout_s: float,
+            config: sandbox.SandboxConfig, sandboxed: bool, layers: tuple[Layer, ...] = (),
+            network: bool = False) -> sandbox.RunResult:
+    """``dbt <args>`` for ``project``: inside a fence seeing the project's checkout and ``in/``
+    read-only, ``out/`` writable (``sandboxed``), or unsandboxed with the same environment."""
+    argv = [dbt_executable(), "--no-use-colors", *args]
+    fence = None
+    if sandboxed:
+        fence = Fence(writable=folders.out, readonly=(project.checkout, folders.inputs), layers=layers,
+                      network=network, uid=sandbox.sandbox_uid(), gid=sandbox.sandbox_uid())
+    return sandbox.run(argv, cwd=folders.out, env=env, timeout_s=timeout_s, fence=fence, limits=config.limits)
+
+
+def failure_text(what: str, result: sandbox.RunResult, timeout_s: float) -> str:
+    if result.timed_out:
+        return f"{what} did not finish within {timeout_s:.0f} s and was stopped"
+    if result.exceeded:
+        detail = dbt_error_text(result.output)
+        return f"{what} was stopped: {result.exceeded}" + (f"\n{detail}" if detail else "")
+    return dbt_error_text(result.output) or f"{what} failed with exit code {result.returncode}"
+
+
+def dbt_error_text(output: str, limit: int = 4000) -> str:
+    """dbt's own error lines from its console output (timestamps and colours removed)."""
+    text = _TIMESTAMP.sub("", _ANSI.sub("", output))
+    lines = [line.rstrip() for line in text.splitlines()]
+    start = next(
+        (i for i, line in enumerate(lines)
+         if re.search(r"(Compilation|Parsing|Runtime|Database|Dependency|Internal|Env var)? ?Error", line)
+         and "Encountered an error" not in line and not line.startswith("Done.")),
+        None,
+    )
+    if start is None:
+        return ""
+    picked = [ln for ln in lines[start:] if ln.strip() and not ln.startswith(("Done.", "Finished running"))]
+    out = "\n".join(picked).strip()
+    return out if len(out) <= limit else out[:limit] + "\n[...]"
