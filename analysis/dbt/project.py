@@ -4,6 +4,7 @@ reached through a link leaving the project is refused with a clear message, neve
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 
@@ -128,12 +129,9 @@ def _loom_entries(folder: str) -> tuple[dict, ...]:
 def read_yaml(folder: str, name: str):
     """A YAML file of the project at ``folder``, UTF-8 (refused when it leaves the project)."""
     full = os.path.join(folder, name)
-    text = decode_text(read_inside(folder, name, what=full), full)
+    stream = io.StringIO(decode_text(read_inside(folder, name, what=full), full))
+    stream.name = full  # YAML errors name the file; read from a stream, they quote no line of it
     try:
-        return yaml.safe_load(text)
+        return yaml.safe_load(stream)
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
-        raise AnalysisError(f"{os.path.join(folder, name)} is not valid YAML{at}: "
-                            f"{getattr(exc, 'problem', None) or 'syntax error'}",
-                            hint="fix the YAML syntax") from None
+        raise AnalysisError(f"{full} is not valid YAML: {exc}", hint="fix the YAML syntax") from None

@@ -57,7 +57,8 @@ def test_a_yaml_error_does_not_quote_the_file(tree):
     (project / "dbt_project.yml").write_text("name: shop\nvars: {a: [SECRET-LOOKING-TEXT\n")
     with pytest.raises(AnalysisError) as caught:
         read_project(str(project))
-    assert "not valid YAML (line" in str(caught.value) and "SECRET-LOOKING-TEXT" not in str(caught.value)
+    assert "not valid YAML" in str(caught.value) and "line 2" in str(caught.value)
+    assert "SECRET-LOOKING-TEXT" not in str(caught.value)
 
 
 def _manifest(seed_file: str) -> dict:
