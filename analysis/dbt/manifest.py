@@ -14,13 +14,21 @@ from typing import Any
 
 from analysis.dbt.paths import seed_file
 from analysis.errors import AnalysisError
-from analysis.dbt.nodes import DeclaredColumn, Node, Project
+from analysis.dbt import scd
+from analysis.dbt.nodes import DataTest, DeclaredColumn, Node, Project
+from analysis.dbt.datatests import data_test, unit_test
 
 _NODE_TYPES = {"model", "seed", "snapshot", "analysis"}
+#: keys meshdiff adds to an incremental model's node in the manifests it caches: the SQL of its
+#: second render (``is_incremental()`` true), or why there is none (:mod:`analysis.dbt.renders`)
+INCREMENTAL_CODE = "meshdiff_incremental_code"
+INCREMENTAL_ERROR = "meshdiff_incremental_error"
 #: config keys that change what a model produces (compared by the diff)
 _CONFIG_KEYS = (
     "materialized", "incremental_strategy", "unique_key", "on_schema_change", "enabled",
     "database", "schema", "alias", "full_refresh", "sql_header", "pre-hook", "post-hook",
+    # snapshots: what decides their versions and meta columns
+    "strategy", "updated_at", "check_cols", "hard_deletes", "invalidate_hard_deletes", "snapshot_meta_column_names",
 )
 
 
@@ -75,6 +83,16 @@ def parse_manifest(data: Any, *, source: str = "manifest.json", project_dir: str
                 node = _consumer_node(raw, groups)
                 node.handles = _handles(raw, group_handles)
                 nodes[node.unique_id] = node
+    tests: dict[str, DataTest] = {}
+    for raw in (data.get("nodes") or {}).values():
+        if isinstance(raw, dict) and raw.get("resource_type") == "test" and raw.get("package_name") == name:
+            test = data_test(raw, nodes)
+            test.owners, test.handles = _owners(raw, groups), _handles(raw, group_handles)
+            tests[test.unique_id] = test
+    for raw in (data.get("unit_tests") or {}).values():
+        if isinstance(raw, dict) and raw.get("package_name") == name:
+            test = unit_test(raw, nodes)
+            tests[test.unique_id] = test
     return Project(
         name=name,
         adapter_type=meta.get("adapter_type") or "duckdb",
@@ -82,6 +100,7 @@ def parse_manifest(data: Any, *, source: str = "manifest.json", project_dir: str
         groups=groups,
         project_dir=project_dir,
         manifest_path=source,
+        tests=tests,
     )
 
 
@@ -165,9 +184,25 @@ def _columns(raw: dict) -> dict[str, DeclaredColumn]:
             continue
         name = col.get("name") or key
         out[name.lower()] = DeclaredColumn(
-            name=name, data_type=col.get("data_type") or None, description=col.get("description") or ""
+            name=name, data_type=col.get("data_type") or None, description=col.get("description") or "",
+            constraints=constraints(col.get("constraints")),
         )
     return out
+
+
+def constraint_text(raw: dict) -> str:
+    """A dbt constraint as canonical JSON: what dbt compares to tell a removed constraint
+    (its type, name, expression, referenced table and columns, and the columns it names)."""
+    keys = ("type", "name", "expression", "to", "to_columns", "columns")
+    value = {k: raw.get(k) for k in keys if raw.get(k) not in (None, [], "")}
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def constraints(raw: Any) -> tuple[str, ...]:
+    """The constraints of a column or a model, in the order declared."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(constraint_text(c) for c in raw if isinstance(c, dict) and c.get("type"))
 
 
 def _docs_fingerprint(raw: dict) -> str:
@@ -195,6 +230,9 @@ def _node(raw: dict, groups: dict[str, tuple[str, ...]], project_dir: str) -> No
     if raw.get("resource_type") == "seed" and original and project_dir:
         # never a path the manifest chose outside the project, never through a link leaving it
         seed_path = seed_file(project_dir, original)
+    compiled = raw.get("compiled_code")
+    if raw.get("resource_type") == "snapshot" and compiled:
+        compiled = scd.with_meta_columns(compiled, config)
     return Node(
         unique_id=raw["unique_id"],
         project=raw.get("package_name") or "",
@@ -209,7 +247,7 @@ def _node(raw: dict, groups: dict[str, tuple[str, ...]], project_dir: str) -> No
         deprecation_date=raw.get("deprecation_date") or None,
         contract_enforced=bool(contract.get("enforced")),
         columns=_columns(raw),
-        compiled_sql=raw.get("compiled_code"),
+        compiled_sql=compiled,
         raw_sql=raw.get("raw_code"),
         materialized=config.get("materialized"),
         description=raw.get("description") or "",
@@ -222,6 +260,9 @@ def _node(raw: dict, groups: dict[str, tuple[str, ...]], project_dir: str) -> No
         injected=injected and raw.get("resource_type") in ("model", "seed", "snapshot"),
         docs_fingerprint=_docs_fingerprint(raw),
         checksum=str((raw.get("checksum") or {}).get("checksum") or ""),
+        constraints=constraints(raw.get("constraints")),
+        incremental_sql=raw.get(INCREMENTAL_CODE),
+        incremental_error=raw.get(INCREMENTAL_ERROR),
     )
 
 

@@ -24,6 +24,9 @@ class DeclaredColumn:
     name: str
     data_type: str | None = None
     description: str = ""
+    #: its dbt constraints (``not_null``, ``unique``, ``primary_key``, ``check``, ``foreign_key``),
+    #: each as canonical JSON (see :func:`analysis.dbt.manifest.constraint_text`)
+    constraints: tuple[str, ...] = ()
 
 
 @dataclass
@@ -70,6 +73,13 @@ class Node:
     docs_fingerprint: str = ""
     #: dbt's file checksum (used for seeds, whose content has no SQL)
     checksum: str = ""
+    #: model-level constraints, each as canonical JSON (with the columns they name)
+    constraints: tuple[str, ...] = ()
+    #: an incremental model's SQL as dbt renders it when ``is_incremental()`` is true (the second
+    #: render, :mod:`analysis.dbt.renders`); ``None`` when there is no such render
+    incremental_sql: str | None = None
+    #: why the incremental render could not be made (it is then unknown)
+    incremental_error: str | None = None
 
     @property
     def label(self) -> str:
@@ -80,6 +90,34 @@ class Node:
     @property
     def is_sql(self) -> bool:
         return self.resource_type in SQL_RESOURCE_TYPES
+
+
+@dataclass
+class DataTest:
+    """A dbt data test (generic or singular) or unit test, and the columns it reads.
+
+    ``reads`` holds ``(node id, column)`` pairs: the tested column of a generic test (and the
+    columns its arguments name, e.g. ``relationships``' ``field``), the identifiers of a
+    singular test's SQL against each node it refs, a unit test's ``given`` and ``expect``
+    columns. ``reads_all`` lists nodes whose columns it may read without saying which (a
+    fixture file, an SQL fixture): any change to them may make it fail.
+    """
+
+    unique_id: str
+    project: str
+    name: str
+    #: ``test`` (a data test) or ``unit_test``
+    resource_type: str
+    #: the node a generic test is attached to, the model a unit test tests
+    attached: str | None = None
+    depends_on: tuple[str, ...] = ()
+    reads: tuple[tuple[str, str], ...] = ()
+    reads_all: tuple[str, ...] = ()
+    #: ``not_null``, ``unique``, ``relationships``, ... (generic tests); ``singular``; ``unit``
+    kind: str = ""
+    file_path: str | None = None
+    owners: tuple[str, ...] = ()
+    handles: tuple[str, ...] = ()
 
 
 @dataclass
@@ -99,6 +137,8 @@ class Project:
     #: content hash of the project's own nodes (set by :mod:`analysis.dbt.snapshot`); equal
     #: digests, equal nodes, whatever compile produced them
     digest: str | None = None
+    #: the project's data tests and unit tests, by unique id
+    tests: dict[str, DataTest] = field(default_factory=dict)
 
     def own_nodes(self) -> dict[str, Node]:
         """Nodes this project defines (not injected from upstream manifests)."""

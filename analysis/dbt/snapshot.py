@@ -12,7 +12,8 @@ a *snapshot* next to the manifest the first time and reads the snapshot afterwar
 - **Layout:** one JSON document per line: a header, then one line per node: the project's
   own nodes, then the dbt-loom skeletons grouped by the project that owns them. A skeleton
   whose owner is itself in the mesh is never used (the owner's manifest defines the node),
-  so those lines are skipped without being decoded (``skip_injected``).
+  so those lines are skipped without being decoded (``skip_injected``); last, one line per data
+  test or unit test of the project (:class:`~analysis.dbt.nodes.DataTest`).
 - **Digest:** the header carries a hash of the own node lines (:attr:`Project.digest`): the
   lineage cache finds a project's records by it, whichever compile produced the nodes.
 - **Sharing:** a line already seen by the same :class:`ProjectLoader` gives the node built
@@ -37,10 +38,11 @@ from analysis.store.files import write_atomically
 from analysis.store.gcpause import gc_paused
 from analysis.dbt.manifest import load_manifest
 from analysis.dbt.paths import seed_file
-from analysis.dbt.nodes import DeclaredColumn, Node, Project
+from analysis.dbt.nodes import DataTest, DeclaredColumn, Node, Project
 
-FORMAT = 4
+FORMAT = 5
 _FIELDS = tuple(f.name for f in fields(Node))
+_TEST_FIELDS = tuple(f.name for f in fields(DataTest))
 _COLUMNS = _FIELDS.index("columns")
 _SEED_PATH = _FIELDS.index("seed_path")
 _RAW_SQL = _FIELDS.index("raw_sql")
@@ -84,16 +86,20 @@ class ProjectLoader:
                     node = self._node(line, project_dir)
                     nodes[node.unique_id] = node
             start += count
+        tests = {}
+        for line in lines[start:start + header["tests"]]:
+            test = _test(line)
+            tests[test.unique_id] = test
         return Project(name=header["name"], adapter_type=header["adapter_type"], nodes=nodes,
                        groups={k: tuple(v) for k, v in header["groups"].items()},
-                       project_dir=project_dir, manifest_path=manifest_path, digest=header["digest"])
+                       project_dir=project_dir, manifest_path=manifest_path, digest=header["digest"], tests=tests)
 
     def _node(self, line: bytes, project_dir: str) -> Node:
         known = self._rows.get(line)
         if known is not None and (known[1] == project_dir or known[0].resource_type != "seed"):
             return known[0]
         row = json.loads(line)
-        row[_COLUMNS] = {k: DeclaredColumn(n, t, d) for k, n, t, d in row[_COLUMNS]}
+        row[_COLUMNS] = {k: DeclaredColumn(n, t, d, tuple(c)) for k, n, t, d, c in row[_COLUMNS]}
         seed = row[_SEED_PATH]
         if seed:  # inside the project, never through a link leaving it (the snapshot may be old)
             row[_SEED_PATH] = seed_file(project_dir, seed)
@@ -101,8 +107,17 @@ class ProjectLoader:
         node.owners = tuple(node.owners)
         node.handles = tuple(node.handles)
         node.depends_on = tuple(node.depends_on)
+        node.constraints = tuple(node.constraints)
         self._rows[line] = (node, project_dir)
         return node
+
+
+def _test(line: bytes) -> DataTest:
+    test = DataTest(*json.loads(line))
+    test.depends_on, test.reads_all = tuple(test.depends_on), tuple(test.reads_all)
+    test.reads = tuple(tuple(r) for r in test.reads)
+    test.owners, test.handles = tuple(test.owners), tuple(test.handles)
+    return test
 
 
 def snapshot_lines(manifest_path: str, *, project_dir: str = "", parsed: list[str] | None = None) -> list[bytes]:
@@ -134,7 +149,7 @@ def encode(project: Project, stamp: list[int]) -> list[bytes]:
     injected: dict[str, list[bytes]] = {}
     for node in project.nodes.values():
         row = [getattr(node, name) for name in _FIELDS]
-        row[_COLUMNS] = [[k, c.name, c.data_type, c.description] for k, c in node.columns.items()]
+        row[_COLUMNS] = [[k, c.name, c.data_type, c.description, list(c.constraints)] for k, c in node.columns.items()]
         if node.seed_path and project.project_dir:
             rel = os.path.relpath(node.seed_path, project.project_dir)
             row[_SEED_PATH] = rel if not rel.startswith("..") else node.seed_path
@@ -145,11 +160,13 @@ def encode(project: Project, stamp: list[int]) -> list[bytes]:
             injected.setdefault(node.project, []).append(_dumps(row))
         else:
             own.append(_dumps(row))
-    header = {"format": FORMAT, "fields": list(_FIELDS), "manifest": stamp, "name": project.name,
-              "adapter_type": project.adapter_type, "groups": {k: list(v) for k, v in project.groups.items()},
+    tests = [_dumps([getattr(test, name) for name in _TEST_FIELDS]) for test in project.tests.values()]
+    header = {"format": FORMAT, "fields": list(_FIELDS), "test_fields": list(_TEST_FIELDS), "manifest": stamp,
+              "name": project.name, "adapter_type": project.adapter_type,
+              "groups": {k: list(v) for k, v in project.groups.items()},
               "own": len(own), "injected": [[owner, len(rows)] for owner, rows in injected.items()],
-              "digest": hashlib.sha256(b"\n".join(own)).hexdigest()}
-    return [_dumps(header), *own, *(line for rows in injected.values() for line in rows)]
+              "tests": len(tests), "digest": hashlib.sha256(b"\n".join(own)).hexdigest()}
+    return [_dumps(header), *own, *(line for rows in injected.values() for line in rows), *tests]
 
 
 def _dumps(value) -> bytes:
@@ -164,10 +181,10 @@ def _read_lines(path: str, stamp: list[int]) -> list[bytes] | None:
     except (OSError, ValueError):
         return None
     if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("fields") != list(_FIELDS) \
-            or header.get("manifest") != stamp:
+            or header.get("test_fields") != list(_TEST_FIELDS) or header.get("manifest") != stamp:
         return None
     try:
-        if len(lines) != 1 + header["own"] + sum(n for _, n in header["injected"]):
+        if len(lines) != 1 + header["own"] + sum(n for _, n in header["injected"]) + header["tests"]:
             return None
     except (KeyError, TypeError, ValueError):
         return None
