@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from analysis.dbt import compile as dbt
+from analysis.dbt.sandbox import SandboxConfig
 from analysis.impact.diff import diff_project, sql_changed
 from analysis.errors import AnalysisError
 from analysis.store.gcpause import gc_session
@@ -39,6 +40,9 @@ class ProjectSpec:
     name: str | None = None
     #: the dbt target name to compile with (what ``target.name`` renders to); default ``meshdiff``
     target: str | None = None
+    #: the checkout holding the project: all a sandboxed dbt may read of the disk (``local:``
+    #: packages, dbt-loom files); default: the git checkout around ``path``, else ``path``
+    root: str | None = None
 
 
 @dataclass
@@ -59,6 +63,10 @@ class AnalysisRequest:
     catalogs: dict[str, str] = field(default_factory=dict)
     #: told each step (compiles, lineage, impact) as it starts and ends: :mod:`analysis.progress`
     progress: Observer | None = None
+    #: the checkout holding ``base_path`` (see :attr:`ProjectSpec.root`)
+    base_root: str | None = None
+    #: how dbt is fenced in (default: ``SandboxConfig.from_env()``, the policy ``auto``)
+    sandbox: SandboxConfig | None = None
 
 
 def default_cache_dir() -> str:
@@ -86,22 +94,24 @@ class _Unit:
 def _analyze(req: AnalysisRequest, report: Report) -> None:
     clock = time.monotonic()
     cache_dir = req.cache_dir or default_cache_dir()
-    head_file = dbt.read_project(req.changed.path)
+    sandbox = req.sandbox or SandboxConfig.from_env()
+    head_file = dbt.read_project(req.changed.path, req.changed.root)
     report.changed_project = head_file.name
     if os.path.isfile(os.path.join(req.base_path, "dbt_project.yml")):
-        base_file = dbt.read_project(req.base_path)  # a broken one is an error, not "every node added"
+        base_file = dbt.read_project(req.base_path, req.base_root)  # a broken one is an error, not "every node added"
     else:
         base_file = None
         report.warnings.append(f"{head_file.name} is not a dbt project at {req.base.ref}: every node counts as added")
-    upstream = [_Unit(s, dbt.read_project(s.path)) for s in req.upstream]
-    downstream = [_Unit(s, dbt.read_project(s.path)) for s in req.downstream]
+    upstream = [_Unit(s, dbt.read_project(s.path, s.root)) for s in req.upstream]
+    downstream = [_Unit(s, dbt.read_project(s.path, s.root)) for s in req.downstream]
     _check_names(head_file, upstream, downstream)
     downstream = _connected(head_file.name, downstream, report)
     report.projects = [u.file.name for u in upstream] + [head_file.name] + [u.file.name for u in downstream]
 
     def run(unit_file: dbt.DbtProjectFile, deps: dict, spec: ProjectSpec = req.changed, *,
             side: str) -> dbt.CompileResult:
-        return _compile(unit_file, deps, spec, side, cache_dir, req.compile_timeout_s, req.progress)
+        return _compile(unit_file, deps, spec, side, cache_dir, req.compile_timeout_s, req.progress, sandbox,
+                        report.warnings)
 
     up_results: dict[str, dbt.CompileResult] = {}
     for unit in upstream:
@@ -168,11 +178,15 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
 
 
 def _compile(project: dbt.DbtProjectFile, deps: dict, spec: ProjectSpec, side: str, cache_dir: str,
-             timeout_s: float, progress: Observer | None) -> dbt.CompileResult:
-    """One compile, told to ``progress`` as ``<project> <side>`` (cached or not, with its time)."""
+             timeout_s: float, progress: Observer | None, sandbox: SandboxConfig | None,
+             warnings: list[str]) -> dbt.CompileResult:
+    """One compile, told to ``progress`` as ``<project> <side>`` (cached or not, with its time);
+    what it left out (dropped dbt-loom entries) joins ``warnings`` once."""
     with step(progress, "compile", f"{project.name} {side}") as info:
-        result = dbt.compile_project(project, deps, cache_dir=cache_dir, timeout_s=timeout_s, target=spec.target)
+        result = dbt.compile_project(project, deps, cache_dir=cache_dir, timeout_s=timeout_s, target=spec.target,
+                                     sandbox=sandbox)
         info["cached"], info["ok"] = result.cached, result.ok
+    warnings.extend(w for w in result.warnings if w not in warnings)
     return result
 
 
@@ -402,20 +416,22 @@ class MeshState:
 
 def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstream: list[ProjectSpec] = (), *,
                  cache_dir: str | None = None, compile_timeout_s: float = 300.0,
-                 lineage_timeout_s: float = 10.0, progress: Observer | None = None) -> MeshState:
+                 lineage_timeout_s: float = 10.0, progress: Observer | None = None,
+                 sandbox: SandboxConfig | None = None) -> MeshState:
     """Compile ``project`` and the projects around it as they are, and compute the lineage
     (each step told to ``progress``, see :mod:`analysis.progress`)."""
     cache_dir = cache_dir or default_cache_dir()
-    main = dbt.read_project(project.path)
-    ups = [_Unit(s, dbt.read_project(s.path)) for s in upstream]
-    downs = [_Unit(s, dbt.read_project(s.path)) for s in downstream]
+    main = dbt.read_project(project.path, project.root)
+    ups = [_Unit(s, dbt.read_project(s.path, s.root)) for s in upstream]
+    downs = [_Unit(s, dbt.read_project(s.path, s.root)) for s in downstream]
     _check_names(main, ups, downs)
     scratch = Report(changed_project=main.name, base=GitRef("", ""), head=GitRef("", ""))
     downs = _connected(main.name, downs, scratch)
     results: dict[str, dbt.CompileResult] = {}
     specs = {main.name: project}
     for unit in [*ups, _Unit(project, main), *downs]:
-        result = _compile(unit.file, dict(results), unit.spec, "as is", cache_dir, compile_timeout_s, progress)
+        result = _compile(unit.file, dict(results), unit.spec, "as is", cache_dir, compile_timeout_s, progress,
+                          sandbox, scratch.warnings)
         if not result.ok:
             raise AnalysisError(f"{unit.file.name} does not compile ({unit.file.path})", detail=result.error,
                                 hint="fix the error above and run again")

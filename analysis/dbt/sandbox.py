@@ -117,9 +117,9 @@ class SandboxConfig:
 
 
 def unavailable_text(status: "Status") -> str:
-    return (f"meshdiff did not compile the pull request's code: the sandbox that fences it cannot be created on "
-            f"this host ({status.reason}).\n→ {status.hint or HOST_HINT}; or, where the worker is fenced by other "
-            "means, set MESHDIFF_SANDBOX=off (unsafe: PR code then runs with the worker's rights)")
+    return (f"meshdiff did not compile the project's code: the sandbox that fences it cannot be created on this "
+            f"host ({status.reason}).\n→ {status.hint or HOST_HINT}; or, where meshdiff is fenced by other means, "
+            "set MESHDIFF_SANDBOX=off (unsafe: the code then runs with meshdiff's own rights)")
 
 
 _warned: set[str] = set()

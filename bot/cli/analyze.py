@@ -39,6 +39,7 @@ def run(args) -> int:
     up_specs = inputs.specs(upstream, dialect_of, target_of)
     catalogs = inputs.catalog_files(args.catalog, [name, *(s.name for s in [*down_specs, *up_specs])])
     cache_dir = inputs.cache_dir(args.cache_dir)
+    sandbox = inputs.sandbox(args.sandbox)
     with worktree.worktrees(checkout, {"base": base_sha, "head": head_sha}) as dirs, \
             observer(args.quiet) as progress:
         req = AnalysisRequest(
@@ -47,7 +48,7 @@ def run(args) -> int:
             base=GitRef(args.base, base_sha), head=GitRef(args.head, head_sha),
             downstream=down_specs, upstream=up_specs, repo_subdir=checkout.subdir, policy=policy,
             cache_dir=cache_dir, compile_timeout_s=args.compile_timeout, lineage_timeout_s=args.lineage_timeout,
-            catalogs=catalogs, progress=progress,
+            catalogs=catalogs, progress=progress, sandbox=sandbox,
         )
         report = analyze(req)
     deliver(report, args.format, output)

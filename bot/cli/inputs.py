@@ -124,3 +124,25 @@ def spec(path: str, name: str, dialect_of: dict[str, str], target_of: dict[str, 
     from analysis.pipeline import ProjectSpec
 
     return ProjectSpec(path=path, dialect=dialect_of.get(name), name=name, target=target_of.get(name))
+
+
+def sandbox(choice: str | None):
+    """The sandbox policy of the command (``--sandbox``, else ``$MESHDIFF_SANDBOX``, else ``auto``),
+    checked now: ``required`` on a machine that cannot make the sandbox stops here (exit 2);
+    ``auto`` there says once, on stderr, that dbt runs unsandboxed."""
+    from dataclasses import replace
+
+    from analysis.dbt.sandbox import SandboxConfig, SandboxError
+
+    try:
+        config = SandboxConfig.from_env("auto")
+    except ValueError as exc:
+        raise AnalysisError(str(exc), hint="MESHDIFF_SANDBOX takes on, off or required; "
+                                           "MESHDIFF_DEPS_NETWORK on or off") from None
+    if choice:
+        config = replace(config, policy=choice)
+    try:
+        config.active()
+    except SandboxError as exc:
+        raise AnalysisError(str(exc), hint="or pass --sandbox auto to run dbt unsandboxed on this machine") from None
+    return config

@@ -189,3 +189,7 @@ def _common(p: argparse.ArgumentParser, *, html: bool = False) -> None:
     p.add_argument("--lineage-timeout", type=seconds, default=10, metavar="SECONDS",
                    help="time limit of the column lineage of one model; a model that takes longer gets "
                         "unknown lineage")
+    p.add_argument("--sandbox", choices=("auto", "required", "off"), default=None,
+                   help="how dbt is fenced in: auto (the bubblewrap sandbox; where this machine cannot make "
+                        "it, say so once and run unsandboxed), required (refuse instead), off (unsafe) "
+                        "(default: $MESHDIFF_SANDBOX, else auto)")

@@ -120,11 +120,17 @@ def run_job(*, gh, token: str, pull: PullInfo, web_url: str, work_dir: str | Non
 
 
 def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -> JobResult:
+    from analysis.dbt.sandbox import SandboxConfig, SandboxError
     from analysis.pipeline import AnalysisRequest, ProjectSpec, analyze
 
     base = GitRef(pull.base_ref, pull.base_sha)
     head = GitRef(pull.head_ref, pull.head_sha)
     repo_name = pull.repo.split("/", 1)[1]
+    sandbox = SandboxConfig.from_env("required")  # the App never runs PR code unfenced, unless turned off
+    try:
+        sandbox.active()
+    except SandboxError as exc:  # fail closed: the check run says what the host lacks
+        return JobResult([error_report(repo_name, base, head, str(exc))])
     try:
         git = GitRepo.init(os.path.join(ws, "git", "self.git"), repo_url(web_url, pull.repo), token)
         git.fetch_commit(pull.head_sha, fallback_ref=f"refs/pull/{pull.number}/head")
@@ -187,7 +193,7 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
                 errors.append(f"`{entry.repo}` has no dbt project at `{entry.path}` (no dbt_project.yml)\n"
                               f"→ fix `{role}` in {CONFIG_FILE}")
                 continue
-            external[role].append(_spec(project_dir, entry))
+            external[role].append(_spec(project_dir, entry, root))
 
     reports: list[Report] = []
     for project in changed:
@@ -207,16 +213,17 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
             other_dir = os.path.join(head_root, other.path)
             if not os.path.isfile(os.path.join(other_dir, "dbt_project.yml")):
                 continue
-            spec = _spec(other_dir, other)
+            spec = _spec(other_dir, other, head_root)
             (upstream if _project_name(head_root, other) in uses else downstream).append(spec)
         for entry in same_repo_down:
             other_dir = os.path.join(head_root, entry.path)
             if entry.path != project.path and os.path.isfile(os.path.join(other_dir, "dbt_project.yml")) \
                     and all(s.path != other_dir for s in upstream + downstream):
-                downstream.append(_spec(other_dir, entry))
+                downstream.append(_spec(other_dir, entry, head_root))
         request = AnalysisRequest(
-            changed=_spec(head_dir, project),
-            base_path=base_dir, base=base, head=head, downstream=downstream, upstream=upstream,
+            changed=_spec(head_dir, project, head_root),
+            base_path=base_dir, base_root=base_root, sandbox=sandbox,
+            base=base, head=head, downstream=downstream, upstream=upstream,
             repo_subdir=project.path, policy=config.policy, work_dir=os.path.join(ws, "work"),
             compile_timeout_s=compile_timeout_s, **({"cache_dir": cache_dir} if cache_dir else {}),
         )
@@ -229,11 +236,12 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
     return JobResult(reports, annotations, None, notes, config.notify.to_dict())
 
 
-def _spec(path: str, entry: ProjectEntry | DownstreamEntry):
-    """The pipeline's ProjectSpec of a configured project found at ``path``."""
+def _spec(path: str, entry: ProjectEntry | DownstreamEntry, root: str):
+    """The pipeline's ProjectSpec of a configured project found at ``path`` in the checkout ``root``
+    (all the sandbox lets its dbt read)."""
     from analysis.pipeline import ProjectSpec
 
-    return ProjectSpec(path=path, dialect=entry.dialect, name=entry.name, target=entry.target)
+    return ProjectSpec(path=path, dialect=entry.dialect, name=entry.name, target=entry.target, root=root)
 
 
 def _describe(exc: Exception) -> str:

@@ -181,7 +181,7 @@ def test_required_refuses_where_the_host_cannot_make_it(monkeypatch):
         with pytest.raises(SandboxError) as caught:
             SandboxConfig(policy="required").active()
         text = str(caught.value)
-        assert "did not compile the pull request's code" in text and "bubblewrap" in text
+        assert "did not compile the project's code" in text and "bubblewrap" in text
         assert "MESHDIFF_SANDBOX=off" in text and "unsafe" in text
     finally:
         monkeypatch.undo()
