@@ -17,16 +17,32 @@ from the check run), ``MESHDIFF_WORKER_CONCURRENCY`` (default 1).
 
 Secrets are read here and only here; they are never copied back into ``os.environ`` and never
 handed to the analysis subprocesses (``analysis.dbt.sandbox`` builds an allow-listed environment).
+``os.environ.pop`` does not erase the environment a process started with (``/proc/<pid>/environ``
+keeps it), so the worker, when it was given a secret through its environment, re-executes itself
+without it (:func:`protect_worker`): the secrets travel through a pipe, read once at start. The
+worker and the web process make themselves non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``): no process
+of the same user can read their memory, environment or open files through ``/proc`` or ptrace.
+``MESHDIFF_PRIVATE_KEY_PATH`` (a file outside everything the sandbox sees) avoids the environment
+altogether.
 """
 from __future__ import annotations
 
+import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Mapping
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_WEB_URL = "https://github.com"
+
+
+#: settings that are secrets: never left in a worker's environment
+SECRET_VARS = ("MESHDIFF_PRIVATE_KEY", "MESHDIFF_WEBHOOK_SECRET")
+#: the fd of the pipe a re-executed worker reads its secrets from (:func:`protect_worker`)
+SECRETS_FD_VAR = "MESHDIFF_SECRETS_FD"
+_handed: dict[str, str] = {}
 
 
 class SettingsError(RuntimeError):
@@ -95,7 +111,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``env`` (default: ``os.environ``). Does not check completeness:
     the web app calls :meth:`Settings.require_webhook_secret`, the worker
     :meth:`Settings.require_app_credentials`."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = {**os.environ, **_take_handed_secrets()}
     key = env.get("MESHDIFF_PRIVATE_KEY", "")
     key_path = env.get("MESHDIFF_PRIVATE_KEY_PATH", "").strip()
     if not key and key_path:
@@ -127,3 +144,62 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         details_url=env.get("MESHDIFF_DETAILS_URL", "").strip() or None,
         worker_concurrency=max(1, concurrency),
     )
+
+
+def make_undumpable() -> bool:
+    """``prctl(PR_SET_DUMPABLE, 0)``: this process's memory, environment and fds are out of reach
+    of other processes of the same user (``/proc/<pid>/…``, ptrace), and it leaves no core dump.
+    False where the call is not available (not Linux)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) == 0  # 4 = PR_SET_DUMPABLE
+    except (OSError, AttributeError):
+        return False
+
+
+def protect_worker(argv: list[str] | None = None) -> None:
+    """Harden a worker process before it does anything: non-dumpable, and when it was handed a
+    secret through its environment, re-executed (same command line) without it: the secrets go
+    through a pipe that :func:`load_settings` reads once, so ``/proc/<pid>/environ`` never holds them."""
+    make_undumpable()
+    found = {name: os.environ[name] for name in SECRET_VARS if os.environ.get(name)}
+    if not found:
+        return
+    payload = json.dumps(found).encode()
+    if len(payload) > 60_000:  # a pipe holds 64 KiB without a reader
+        raise SettingsError("MESHDIFF_PRIVATE_KEY / MESHDIFF_WEBHOOK_SECRET are too large (over 60 KB)")
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, payload)
+    os.close(write_fd)
+    os.set_inheritable(read_fd, True)
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+    env[SECRETS_FD_VAR] = str(read_fd)
+    argv = list(argv or sys.orig_argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *argv[1:]], env)
+
+
+def _take_handed_secrets() -> dict[str, str]:
+    """The secrets a re-executed worker was handed through its pipe (read once, then kept here)."""
+    raw = os.environ.pop(SECRETS_FD_VAR, "")
+    if raw.isdigit():
+        fd = int(raw)
+        chunks = []
+        try:
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+        except OSError:
+            pass
+        finally:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            data = json.loads(b"".join(chunks) or b"{}")
+        except ValueError:
+            data = {}
+        _handed.update({k: str(v) for k, v in data.items() if k in SECRET_VARS})
+    return dict(_handed)

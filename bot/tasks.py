@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 
@@ -30,11 +31,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from analysis import errors as _errors
 from bot.github.auth import AppAuthenticator
 from bot.celeryapp import TASK_ANALYZE, TASK_COMMAND, TASK_REAP, make_celery
-from bot.settings import load_settings
+from bot.settings import load_settings, protect_worker
 from bot.jobs.state import State, job_key
 
 log = logging.getLogger("meshdiff.tasks")
 
+if "worker" in sys.argv[1:]:  # a worker process (not an import by the tests or the web process)
+    protect_worker()  # non-dumpable; re-executed without secrets in its environment when it had some
 settings = load_settings()
 # the secrets now live in `settings` only: nothing the worker starts (git, dbt) can inherit them
 for _name in ("MESHDIFF_PRIVATE_KEY", "MESHDIFF_WEBHOOK_SECRET"):
@@ -361,10 +364,10 @@ def reap_overdue() -> int:
 
 # -- worker lifecycle ----------------------------------------------------------------------
 
-def _heartbeat(hostname: str, stop: threading.Event) -> None:
+def _heartbeat(hostname: str, stop: threading.Event, sandbox: dict | None = None) -> None:
     while not stop.is_set():
         try:
-            ctx.state.heartbeat(hostname)
+            ctx.state.heartbeat(hostname, sandbox)
         except Exception:
             log.warning("heartbeat: Redis unreachable")
         stop.wait(10)
@@ -376,11 +379,27 @@ _stop = threading.Event()
 @signals.worker_ready.connect
 def _on_worker_ready(sender=None, **_):
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
-    threading.Thread(target=_heartbeat, args=(hostname, _stop), daemon=True, name="meshdiff-heartbeat").start()
+    sandbox = sandbox_status()
+    threading.Thread(target=_heartbeat, args=(hostname, _stop, sandbox), daemon=True,
+                     name="meshdiff-heartbeat").start()
     try:
         reap_overdue()
     except Exception:
         log.exception("reaper failed at start")
+
+
+def sandbox_status() -> dict:
+    """Whether this worker can fence PR code in, logged at start (and shown by ``/healthz``)."""
+    from analysis.dbt.sandbox import SandboxConfig, probe
+
+    status, policy = probe(), SandboxConfig.from_env("required").policy
+    if policy == "off":
+        log.warning("sandbox: OFF (MESHDIFF_SANDBOX=off): pull-request code runs with the worker's own rights")
+    elif status.ok:
+        log.info("sandbox: works (%s)", status.reason)
+    else:
+        log.error("sandbox: UNAVAILABLE (%s): every analysis fails until it is fixed. %s", status.reason, status.hint)
+    return {**status.to_dict(), "policy": policy}
 
 
 @signals.worker_shutdown.connect

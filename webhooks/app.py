@@ -11,7 +11,7 @@ from typing import Callable
 
 from flask import Flask
 
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, make_undumpable
 from bot.jobs.state import State
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never delivers more
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None, *, state: State | None = None,
                enqueue: Callable[[str, dict], object] | None = None) -> Flask:
     settings = settings or load_settings()
     settings.require_webhook_secret()
+    make_undumpable()  # the webhook secret in memory: out of reach of other processes of the user
     state = state or State.from_url(settings.redis_url)
     if enqueue is None:
         from bot.celeryapp import make_celery

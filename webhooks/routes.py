@@ -89,7 +89,8 @@ def github_webhook():
 @bp.get("/healthz")
 def healthz():
     """``200`` when Redis answers (the app can accept work), ``503`` when it does not; the
-    workers seen by their heartbeats are listed (``status: degraded`` when there is none)."""
+    workers seen by their heartbeats are listed with whether each can make the sandbox for PR code
+    (``status: degraded`` when there is no worker, or one cannot fence PR code in)."""
     ctx = _ctx()
     out: dict = {"redis": "ok"}
     try:
@@ -98,7 +99,9 @@ def healthz():
         return jsonify(status="down", redis=f"unreachable: {type(exc).__name__}", workers=[]), 503
     try:
         out["workers"] = ctx.state.workers()
+        out["sandbox"] = {host: info for host, info in ctx.state.sandboxes().items() if host in out["workers"]}
     except Exception:
-        out["workers"] = []
-    out["status"] = "ok" if out["workers"] else "degraded"
+        out["workers"], out["sandbox"] = [], {}
+    fenced = all(info.get("ok") or info.get("policy") == "off" for info in out["sandbox"].values())
+    out["status"] = "ok" if out["workers"] and fenced else "degraded"
     return jsonify(out), 200

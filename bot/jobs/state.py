@@ -15,6 +15,7 @@ Keys (all under ``meshdiff:``; nothing here is a credential):
                                       until it is added again): its queued and running jobs are
                                       dropped without publishing, its new events ignored
 - ``worker:{hostname}``               worker heartbeats (for ``/healthz``)
+- ``sandbox:{hostname}``              whether that worker can make the sandbox for PR code (JSON)
 """
 from __future__ import annotations
 
@@ -152,8 +153,21 @@ class State:
         return None
 
     # -- health -----------------------------------------------------------------------------
-    def heartbeat(self, hostname: str) -> None:
+    def heartbeat(self, hostname: str, sandbox: dict | None = None) -> None:
         self.r.set(f"{PREFIX}worker:{hostname}", str(int(time.time())), ex=HEARTBEAT_TTL_S)
+        if sandbox is not None:
+            self.r.set(f"{PREFIX}sandbox:{hostname}", json.dumps(sandbox), ex=HEARTBEAT_TTL_S)
+
+    def sandboxes(self) -> dict[str, dict]:
+        """``{hostname: sandbox status}`` of the workers whose heartbeat says it."""
+        out = {}
+        for key in self.r.scan_iter(f"{PREFIX}sandbox:*", count=100):
+            raw = self.r.get(key)
+            try:
+                out[key[len(PREFIX) + len("sandbox:"):]] = json.loads(raw) if raw else {}
+            except ValueError:
+                continue
+        return dict(sorted(out.items()))
 
     def workers(self) -> list[str]:
         return sorted(k[len(PREFIX) + len("worker:"):] for k in self.r.scan_iter(f"{PREFIX}worker:*", count=100))

@@ -288,8 +288,18 @@ def test_queue_down_gives_503_and_allows_redelivery(web):
 def test_healthz(web):
     client, _, state = web
     resp = client.get("/healthz")
-    assert resp.status_code == 200 and resp.get_json() == {"redis": "ok", "workers": [], "status": "degraded"}
+    assert resp.status_code == 200 and resp.get_json() == {"redis": "ok", "workers": [], "sandbox": {},
+                                                           "status": "degraded"}
     state.heartbeat("worker@test")
+    assert client.get("/healthz").get_json()["status"] == "ok"
+    # a worker that cannot fence PR code in fails every job: the App is degraded, and says why
+    lacking = {"ok": False, "reason": "bubblewrap (bwrap) is not installed", "policy": "required"}
+    state.heartbeat("worker@test", lacking)
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "degraded" and body["sandbox"] == {"worker@test": lacking}
+    state.heartbeat("worker@test", {**lacking, "policy": "off"})  # the operator turned it off (unsafe)
+    assert client.get("/healthz").get_json()["status"] == "ok"
+    state.heartbeat("worker@test", {"ok": True, "reason": "bubblewrap; uid 65534", "policy": "required"})
     assert client.get("/healthz").get_json()["status"] == "ok"
 
 
