@@ -14,7 +14,7 @@ from typing import Any
 
 from analysis.dbt.paths import seed_file
 from analysis.errors import AnalysisError
-from analysis.dbt import scd
+from analysis.dbt import scd, uniqueness
 from analysis.dbt.nodes import DataTest, DeclaredColumn, Node, Project
 from analysis.dbt.datatests import data_test, unit_test
 
@@ -89,6 +89,8 @@ def parse_manifest(data: Any, *, source: str = "manifest.json", project_dir: str
             test = data_test(raw, nodes)
             test.owners, test.handles = _owners(raw, groups), _handles(raw, group_handles)
             tests[test.unique_id] = test
+    uniqueness.attach(nodes, (raw for raw in (data.get("nodes") or {}).values()
+                              if isinstance(raw, dict) and raw.get("resource_type") == "test"))
     for raw in (data.get("unit_tests") or {}).values():
         if isinstance(raw, dict) and raw.get("package_name") == name:
             test = unit_test(raw, nodes)

@@ -80,6 +80,9 @@ class Node:
     incremental_sql: str | None = None
     #: why the incremental render could not be made (it is then unknown)
     incremental_error: str | None = None
+    #: column sets the node is declared unique on (``unique`` / ``unique_combination_of_columns``
+    #: tests, ``primary_key`` / ``unique`` constraints; :mod:`analysis.dbt.uniqueness`), sorted
+    unique_keys: tuple[tuple[str, ...], ...] = ()
 
     @property
     def label(self) -> str:

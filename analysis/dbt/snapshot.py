@@ -40,7 +40,7 @@ from analysis.dbt.manifest import load_manifest
 from analysis.dbt.paths import seed_file
 from analysis.dbt.nodes import DataTest, DeclaredColumn, Node, Project
 
-FORMAT = 5
+FORMAT = 6  # 6: Node.unique_keys
 _FIELDS = tuple(f.name for f in fields(Node))
 _TEST_FIELDS = tuple(f.name for f in fields(DataTest))
 _COLUMNS = _FIELDS.index("columns")
@@ -108,6 +108,7 @@ class ProjectLoader:
         node.handles = tuple(node.handles)
         node.depends_on = tuple(node.depends_on)
         node.constraints = tuple(node.constraints)
+        node.unique_keys = tuple(tuple(k) for k in node.unique_keys)
         self._rows[line] = (node, project_dir)
         return node
 
