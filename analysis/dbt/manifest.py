@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any
 
-from analysis.dbt.paths import seed_file
+from analysis.dbt.paths import location_file, seed_file
 from analysis.errors import AnalysisError
 from analysis.dbt import scd, uniqueness
 from analysis.dbt.nodes import DataTest, DeclaredColumn, Node, Project
@@ -75,7 +75,7 @@ def parse_manifest(data: Any, *, source: str = "manifest.json", project_dir: str
             nodes[node.unique_id] = node
     for raw in (data.get("sources") or {}).values():
         if isinstance(raw, dict):
-            node = _source(raw)
+            node = _source(raw, project_dir)
             nodes[node.unique_id] = node
     for key in ("exposures", "semantic_models", "metrics", "saved_queries"):
         for raw in (data.get(key) or {}).values():
@@ -268,7 +268,7 @@ def _node(raw: dict, groups: dict[str, tuple[str, ...]], project_dir: str) -> No
     )
 
 
-def _source(raw: dict) -> Node:
+def _source(raw: dict, project_dir: str = "") -> Node:
     meta = raw.get("meta") or {}
     config_meta = (raw.get("config") or {}).get("meta") or {}
     location = raw.get("external_location") or meta.get("external_location") or config_meta.get(
@@ -289,6 +289,7 @@ def _source(raw: dict) -> Node:
         description=raw.get("description") or "",
         file_path=raw.get("original_file_path") or None,
         external_location=location,
+        location_path=location_file(project_dir, location) if isinstance(location, str) else None,
         docs_fingerprint=_docs_fingerprint(raw),
     )
 

@@ -65,6 +65,9 @@ class Node:
     seed_column_types: dict[str, str] = field(default_factory=dict)
     #: dbt-duckdb ``external_location`` of a source, as rendered (sources only)
     external_location: str | None = None
+    #: absolute path of the one file inside the project that ``external_location`` reads
+    #: (:func:`analysis.dbt.paths.location_file`; sources only)
+    location_path: str | None = None
     #: config keys that change what a model produces (materialized, contract, ...), normalised
     config: dict = field(default_factory=dict)
     #: True when the node is a dbt-loom skeleton injected into a consumer manifest

@@ -13,6 +13,7 @@ Two kinds of untrusted trees:
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 from analysis.errors import AnalysisError
@@ -112,3 +113,27 @@ def read_output(folder: str, rel: str, *, limit: int) -> bytes:
     if len(data) > limit:
         raise OutputError(f"{rel} is above the {limit >> 20} MB limit")
     return data
+
+
+_LOCATION_PATH = re.compile(r"'((?:[^']|'')*)'")
+
+
+def location_file(project_dir: str, location: str | None) -> str | None:
+    """The file a source's rendered ``external_location`` reads (``read_csv('data/x.csv', ...)``,
+    ``'data/x.parquet'``): its first string, relative to ``project_dir`` or absolute, when it is
+    one regular file inside the project, not reached through a link that leaves it (``None`` for
+    a glob, a URL, a list of files or anything outside)."""
+    if not project_dir or not location:
+        return None
+    match = _LOCATION_PATH.search(location)
+    if match is None:
+        return None
+    path = match.group(1).replace("''", "'")
+    if not path or any(ch in path for ch in "*?[{") or "://" in path:
+        return None
+    if re.search(r"\[\s*'", location[:match.start() + 1]):
+        return None  # a list of files: which one's header is the table's is not ours to guess
+    full = os.path.normpath(os.path.join(project_dir, path))
+    if not within(full, project_dir):
+        return None
+    return resolve_inside(project_dir, full)

@@ -19,8 +19,9 @@ a *snapshot* next to the manifest the first time and reads the snapshot afterwar
 - **Sharing:** a line already seen by the same :class:`ProjectLoader` gives the node built
   from it: the base and the head of a project, or a consumer compiled against both, share
   every unchanged node (and the analysis recognises them as unchanged by identity).
-- **Paths:** seed CSV paths are stored relative to the project directory and joined with
-  the ``project_dir`` of the load (a base checkout lives in a new temporary folder each run).
+- **Paths:** seed CSV paths and the files of ``read_csv`` sources are stored relative to the
+  project directory and joined with the ``project_dir`` of the load (a base checkout lives in a
+  new temporary folder each run); a node with such a path is shared only within one folder.
 - **Dropped noise:** raw code is kept only where it is used (no compiled code, or a Python
   model); the checksum of a skeleton (it changes on every dbt invocation) is not kept.
 - A snapshot that cannot be read is ignored; one that cannot be written (read-only folder)
@@ -37,14 +38,15 @@ from dataclasses import fields
 from analysis.store.files import write_atomically
 from analysis.store.gcpause import gc_paused
 from analysis.dbt.manifest import load_manifest
-from analysis.dbt.paths import seed_file
+from analysis.dbt.paths import resolve_inside, seed_file
 from analysis.dbt.nodes import DataTest, DeclaredColumn, Node, Project
 
-FORMAT = 6  # 6: Node.unique_keys
+FORMAT = 6  # 6: Node.unique_keys, Node.location_path
 _FIELDS = tuple(f.name for f in fields(Node))
 _TEST_FIELDS = tuple(f.name for f in fields(DataTest))
 _COLUMNS = _FIELDS.index("columns")
 _SEED_PATH = _FIELDS.index("seed_path")
+_LOCATION_PATH = _FIELDS.index("location_path")
 _RAW_SQL = _FIELDS.index("raw_sql")
 _CHECKSUM = _FIELDS.index("checksum")
 
@@ -96,13 +98,16 @@ class ProjectLoader:
 
     def _node(self, line: bytes, project_dir: str) -> Node:
         known = self._rows.get(line)
-        if known is not None and (known[1] == project_dir or known[0].resource_type != "seed"):
+        if known is not None and (known[1] == project_dir or (known[0].resource_type != "seed"
+                                                              and not known[0].location_path)):
             return known[0]
         row = json.loads(line)
         row[_COLUMNS] = {k: DeclaredColumn(n, t, d, tuple(c)) for k, n, t, d, c in row[_COLUMNS]}
         seed = row[_SEED_PATH]
         if seed:  # inside the project, never through a link leaving it (the snapshot may be old)
             row[_SEED_PATH] = seed_file(project_dir, seed)
+        if row[_LOCATION_PATH]:
+            row[_LOCATION_PATH] = resolve_inside(project_dir, row[_LOCATION_PATH]) if project_dir else None
         node = Node(*row)
         node.owners = tuple(node.owners)
         node.handles = tuple(node.handles)
@@ -151,9 +156,10 @@ def encode(project: Project, stamp: list[int]) -> list[bytes]:
     for node in project.nodes.values():
         row = [getattr(node, name) for name in _FIELDS]
         row[_COLUMNS] = [[k, c.name, c.data_type, c.description, list(c.constraints)] for k, c in node.columns.items()]
-        if node.seed_path and project.project_dir:
-            rel = os.path.relpath(node.seed_path, project.project_dir)
-            row[_SEED_PATH] = rel if not rel.startswith("..") else node.seed_path
+        for index, path in ((_SEED_PATH, node.seed_path), (_LOCATION_PATH, node.location_path)):
+            if path and project.project_dir:
+                rel = os.path.relpath(path, project.project_dir)
+                row[index] = rel if not rel.startswith("..") else path
         if node.compiled_sql and "def model(" not in (node.raw_sql or ""):
             row[_RAW_SQL] = None
         if node.injected:

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from analysis.dbt.manifest import parse_manifest
-from analysis.dbt.paths import OutputError, read_inside, read_output, resolve_inside
+from analysis.dbt.paths import OutputError, location_file, read_inside, read_output, resolve_inside
 from analysis.dbt.project import read_project
 from analysis.dbt.snapshot import ProjectLoader, write_snapshot
 from analysis.errors import AnalysisError
@@ -125,3 +125,50 @@ def test_read_output_bounds_the_size(tmp_path):
     (tmp_path / "target" / "manifest.json").write_bytes(b"x" * 2048)
     with pytest.raises(OutputError, match="limit"):
         read_output(str(tmp_path), "target/manifest.json", limit=1024)
+
+
+def test_the_file_of_a_read_csv_source_is_found_only_inside_the_project(tree):
+    tmp_path, project, secret = tree
+    root = str(project)
+    ok = str(project / "seeds" / "ok.csv")
+    assert location_file(root, "read_csv('seeds/ok.csv', header = true)") == ok
+    assert location_file(root, f"read_csv('{ok}')") == ok  # absolute, inside
+    assert location_file(root, "'seeds/ok.csv'") == ok  # DuckDB's replacement scan
+    assert location_file(root, "read_csv('seeds/inner.csv')") == str(project / "seeds" / "inner.csv")
+    assert location_file(root, "read_csv('seeds/leak.csv')") is None  # a link leaving the project
+    assert location_file(root, f"read_csv('{secret}')") is None
+    assert location_file(root, "read_csv('../../secret.pem')") is None
+    assert location_file(root, "read_csv('seeds/*.csv')") is None  # a glob: which header?
+    assert location_file(root, "read_csv(['seeds/ok.csv', 'seeds/inner.csv'])") is None
+    assert location_file(root, "read_csv('s3://bucket/x.csv')") is None
+    assert location_file(root, "read_csv('seeds/missing.csv')") is None
+    assert location_file("", "read_csv('seeds/ok.csv')") is None
+
+
+def _source_manifest(location: str) -> dict:
+    source = {"unique_id": "source.shop.raw.events", "resource_type": "source", "package_name": "shop",
+              "source_name": "raw", "name": "events", "relation_name": location,
+              "meta": {"external_location": location}, "columns": {}}
+    return {"metadata": {"project_name": "shop", "adapter_type": "duckdb"}, "nodes": {},
+            "sources": {"source.shop.raw.events": source}}
+
+
+def test_a_source_file_path_comes_from_the_manifest_and_moves_with_the_checkout(tree, tmp_path):
+    _, project, _ = tree
+    location = "read_csv('seeds/ok.csv', header = true)"
+    node = parse_manifest(_source_manifest(location), project_dir=str(project)).nodes["source.shop.raw.events"]
+    assert node.location_path == str(project / "seeds" / "ok.csv")
+    leak = parse_manifest(_source_manifest("read_csv('seeds/leak.csv')"), project_dir=str(project))
+    assert leak.nodes["source.shop.raw.events"].location_path is None
+    # the snapshot stores the path relative to the project; another checkout gets its own file
+    manifest = tmp_path / "sources.json"
+    manifest.write_text(json.dumps(_source_manifest(location)))
+    write_snapshot(str(manifest), parse_manifest(_source_manifest(location), project_dir=str(project)))
+    other = tmp_path / "other"
+    (other / "seeds").mkdir(parents=True)
+    (other / "seeds" / "ok.csv").write_text("x\n1\n")
+    loader = ProjectLoader()
+    first = loader.load(str(manifest), project_dir=str(project)).nodes["source.shop.raw.events"]
+    second = loader.load(str(manifest), project_dir=str(other)).nodes["source.shop.raw.events"]
+    assert first.location_path == str(project / "seeds" / "ok.csv")
+    assert second.location_path == str(other / "seeds" / "ok.csv")

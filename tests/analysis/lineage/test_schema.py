@@ -161,3 +161,46 @@ def test_seed_types_are_sniffed_and_mapped_to_dbt_seed_types(tmp_path):
     node = Node("seed.p.s", "p", "s", "seed", seed_path=str(csv))
     assert seed_schema(node, "duckdb") == {"n": "INT", "x": "DOUBLE", "flag": "BOOLEAN", "label": "TEXT",
                                            "at": "TIMESTAMP"}
+
+
+# -- sources read from files of the checkout (dbt-duckdb external_location) ------------------
+
+def _file_source(path, location, **columns) -> Node:
+    return Node("source.shop.raw.events", "shop", "raw.events", "source", relation_name=location,
+                external_location=location, location_path=str(path), columns=cols(**columns))
+
+
+def test_a_read_csv_source_has_the_columns_of_its_file(tmp_path):
+    from analysis.lineage.schema import source_schema
+
+    path = tmp_path / "events.csv"
+    path.write_text("Event_ID,order_id,channel\n1,10,web\n2,11,app\n", encoding="utf-8")
+    node = _file_source(path, "read_csv('data/events.csv', header = true)", channel="text")
+    # the file's columns; a declared type wins over the sniffed one
+    assert source_schema(node, "duckdb") == {"event_id": "BIGINT", "order_id": "BIGINT", "channel": "TEXT"}
+    renamed = _file_source(path, "read_csv('data/events.csv', names = ['a', 'b'])")
+    assert list(source_schema(renamed, "duckdb")) == ["a", "b", "channel"]
+    # an option that changes the columns in a way not modelled here: declared columns only
+    odd = _file_source(path, "read_csv('data/events.csv', union_by_name = true)", channel="text")
+    assert source_schema(odd, "duckdb") == {"channel": "TEXT"}
+
+
+def test_a_parquet_source_has_the_columns_of_its_file(tmp_path):
+    import duckdb
+
+    from analysis.lineage.schema import source_schema
+
+    path = tmp_path / "events.parquet"
+    duckdb.connect().execute(f"copy (select 1::int as Id, 'x' as note) to '{path}' (format parquet)")
+    assert source_schema(_file_source(path, "read_parquet('data/events.parquet')"), "duckdb") == {
+        "id": "INT", "note": "TEXT"}
+    assert list(source_schema(_file_source(path, "'data/events.parquet'"), "duckdb")) == ["id", "note"]
+
+
+def test_a_source_without_a_readable_file_keeps_its_declared_columns(tmp_path):
+    from analysis.lineage.schema import source_schema
+
+    node = _file_source(tmp_path / "missing.csv", "read_csv('missing.csv')", id="int")
+    assert source_schema(node, "duckdb") == {"id": "INT"}
+    node.location_path = None
+    assert source_schema(node, "duckdb") == {"id": "INT"}
