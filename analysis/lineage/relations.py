@@ -12,7 +12,9 @@ sources with an ``external_location``, the location itself: a table function suc
 - table functions match on their canonical SQL text (sqlglot, DuckDB dialect), then on the
   path (the first string argument) when exactly one source reads that path;
 - a key that fits several nodes resolves to nothing (:meth:`TableResolver.why_unresolved`
-  says which nodes).
+  says which nodes), unless the reader says which one it reads: dbt Labs' projects load a
+  seed into the very table a source points at, and the model's ``depends_on`` names the one
+  it reads (:meth:`TableResolver.for_reader`).
 
 A :data:`TableKey` is a plain tuple of strings (JSON-friendly): the lineage cache stores the
 keys a model looked up and re-resolves them on a warm run without parsing the SQL again.
@@ -204,15 +206,24 @@ class TableResolver:
     # -- lookups ------------------------------------------------------------------------
     def lookup(self, key: TableKey) -> str | None:
         """Node id for ``key``; ``None`` when no node or several nodes fit."""
+        found = self._entry(key)
+        if found is None or found.startswith(_AMBIGUOUS):
+            return None
+        return found
+
+    def _entry(self, key: TableKey) -> str | None:
         found = self._entries.get(tuple(key))
         if found is None and key and key[0] == "rel":
             # fewer parts written than the relation has: try the shorter forms
             _, db_, schema, name = key
             if db_:
                 found = self._entries.get(("rel", "", schema, name))
-        if found is None or found.startswith(_AMBIGUOUS):
-            return None
         return found
+
+    def for_reader(self, depends_on) -> TableResolver:
+        """This resolver as seen by a node that depends on ``depends_on``: a key several nodes
+        fit resolves to the one among them the node depends on (one only; else still none)."""
+        return _ReaderTables(self, frozenset(depends_on or ()))
 
     def resolve(self, table: exp.Table) -> tuple[str | None, list[TableKey]]:
         """Node id for ``table`` (first key that fits wins) and all its candidate keys.
@@ -229,13 +240,31 @@ class TableResolver:
 
     def why_unresolved(self, key: TableKey) -> str:
         """Human explanation of a failed lookup: ambiguous (which nodes) or unknown."""
-        found = self._entries.get(tuple(key))
+        found = self._entry(key)
         if found and found.startswith(_AMBIGUOUS):
-            return "matches several nodes: " + ", ".join(found.split("\0")[2:])
+            return ("matches several nodes and the model depends on none or several of them: "
+                    + ", ".join(found.split("\0")[2:]))
         return "matches no node of the mesh"
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class _ReaderTables(TableResolver):
+    """:meth:`TableResolver.for_reader`: ambiguous keys settled by the reader's ``depends_on``."""
+
+    def __init__(self, tables: TableResolver, depends_on: frozenset[str]) -> None:
+        super().__init__(tables._entries)
+        self._depends_on = depends_on
+
+    def lookup(self, key: TableKey) -> str | None:
+        found = self._entry(key)
+        if found is None:
+            return None
+        if found.startswith(_AMBIGUOUS):
+            chosen = [i for i in found.split("\0")[2:] if i in self._depends_on]
+            return chosen[0] if len(chosen) == 1 else None
+        return found
 
 
 def describe_table(table: exp.Table, dialect: str) -> str:
