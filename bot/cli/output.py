@@ -12,7 +12,10 @@ import json
 import re
 import sys
 
-_TAG = re.compile(r"</?(?:b|i|em|strong|code|sub|sup|br|summary|details)\s*/?>", re.I)
+_TAG = re.compile(r"</?(?:b|i|em|strong|sub|sup|summary|details)\s*/?>", re.I)
+#: inline HTML with a plain-text equivalent: code spans, small print, line breaks in cells
+_INLINE = ((re.compile(r"</?code>", re.I), "`"), (re.compile(r"<br\s*/?>", re.I), " "),
+           (re.compile(r"\s*<sub>", re.I), " ("), (re.compile(r"</sub>", re.I), ")"))
 _SUMMARY = re.compile(r"^\s*<details>\s*<summary>(.*?)</summary>\s*$", re.I)
 
 
@@ -44,15 +47,21 @@ def for_terminal(markdown: str) -> str:
             continue
         summary = _SUMMARY.match(line)
         if summary:
-            section = ["#### " + html.unescape(_TAG.sub("", summary.group(1))).strip()]
+            section = ["#### " + _plain(summary.group(1)).strip()]
         elif stripped.lower() == "</details>" and section is not None:
             if any(ln.strip() for ln in section[1:]):  # a section left empty (the picture) goes
                 out.extend(section)
             section = None
         else:
-            target.append(html.unescape(_TAG.sub("", line)))
+            target.append(_plain(line))
     out.extend(section or [])
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).rstrip() + "\n"
+
+
+def _plain(text: str) -> str:
+    for pattern, replacement in _INLINE:
+        text = pattern.sub(replacement, text)
+    return html.unescape(_TAG.sub("", text))
 
 
 def _until_fence(lines) -> list[str]:

@@ -87,7 +87,15 @@ REPORT = """### meshdiff impact report
 
 | Node | Why |
 |---|---|
-| `finance.x` | reads `a` &amp; `b` |
+| `finance.x` <sub>exposure</sub><br><sub>finance</sub> | reads `a` &amp; `b` |
+
+</details>
+
+<details><summary>Snippet for <code>shop/x.yml</code></summary>
+
+```yaml
+a: 1
+```
 
 </details>
 
@@ -112,7 +120,9 @@ def test_the_report_in_a_terminal_has_no_html():
     text = for_terminal(REPORT)
     assert "&lt;" not in text and "&amp;" not in text and "<details>" not in text and "</summary>" not in text
     assert "| `finance` | Finance <fin@example.com> |" in text
-    assert "#### finance: 2 impacted (2 breaking)" in text and "| `finance.x` | reads `a` & `b` |" in text
+    assert "#### finance: 2 impacted (2 breaking)" in text
+    assert "| `finance.x` (exposure) (finance) | reads `a` & `b` |" in text
+    assert "#### Snippet for `shop/x.yml`\n\n```yaml\na: 1\n```" in text
     assert "mermaid" not in text and "Picture of the impacted mesh" not in text  # a picture a terminal cannot draw
     assert "a <b> tag in dbt's own message stays as it is" in text  # code blocks are verbatim
 
@@ -131,13 +141,16 @@ def test_demo_in_a_terminal_shows_progress_then_the_report(meshdiff_cache, tmp_p
         assert re.search(r"\d+\.\d s$", done[-1].rstrip()), done[-1]
         if step.startswith("compile"):
             assert re.search(r"(cached|dbt ran)\s+\d+\.\d s$", done[-1].rstrip()), done[-1]
-    report = screen[screen.index("meshdiff impact report"):]
-    assert "This change blocks the merge" in report and "#### finance" in report
-    assert "&lt;" not in screen and "<details>" not in screen and "mermaid" not in screen
+    report = screen[screen.index("✓ impact"):].split("\n", 1)[1]
+    for node in ("customer_segments", "churn_model", "top_customers", "lifetime_value_usd"):
+        assert node in report, report  # the report follows the progress
+    assert "#### finance" in report and "#### exec_reporting" in report  # its collapsible sections, as headings
+    assert not re.search(r"&[a-z]+;|&#\d+;|</?(details|summary|sub|br|code|b)\b", screen), screen
+    assert "mermaid" not in screen
     assert os.listdir(tmp_path) == []  # nothing written where it ran
 
     quiet_code, quiet = in_terminal(["demo", "--quiet"], meshdiff_cache, cwd=str(tmp_path))
-    assert quiet_code == 0 and "✓ compile" not in quiet and "This change blocks the merge" in quiet
+    assert quiet_code == 0 and "✓ compile" not in quiet and "#### finance" in quiet
 
 
 @pytest.mark.dbt
