@@ -8,7 +8,10 @@ consumers that stop compiling. From each changed column ``X.c`` the walk visits:
   it into ``modified``;
 - every column of a model that uses it to shape rows (WHERE, JOIN, GROUP BY, windows...);
 - every consumer whose lineage is unknown (all its columns become ``unknown``), and every
-  exposure / metric / semantic model depending on an impacted node (they list no columns).
+  exposure / metric / semantic model depending on an impacted node (they list no columns);
+- the source that reads the very table a seed (or a model) writes: dbt Labs' projects load
+  seeds into the tables their sources point at, so the seed's column ``c`` *is* the source's
+  column ``c`` (a ``passthrough`` edge), and the walk goes on to the source's readers.
 
 Severity of a reached column: ``breaking`` when it reads a removed, renamed or retyped
 column; ``unknown`` when the change or the lineage could not be proven; else ``changed``.
@@ -22,7 +25,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from analysis.lineage.columns import ColumnRef, ModelLineage
+from analysis.lineage.columns import ColumnRef, ModelLineage, Upstream
+from analysis.lineage.relations import split_relation
 from analysis.mesh import Mesh
 from analysis.dbt.nodes import IMPACT_RESOURCE_TYPES
 from analysis.report import Impact
@@ -86,6 +90,7 @@ class ReaderIndex:
         self._worlds = [(w, (only or {}).get(i)) for i, w in enumerate(worlds)]
         self._readers: list[Mapping[str, set[str]] | None] = [w.readers for w in worlds]
         self._inverted: dict[tuple[int, str], tuple[dict, set]] = {}
+        self._twins: list[dict[str, list[str]] | None] = [None] * len(worlds)
         self.value = _Memo(self._value)
         self.rows = _Memo(self._rows)
         self.nodes = _Memo(self._nodes)
@@ -103,7 +108,26 @@ class ReaderIndex:
             self._readers[i] = _readers_from_lineage(world.lineage)
         out = dict.fromkeys(world.mesh.graph.successors(node_id)) if node_id in world.mesh.graph else {}
         out.update(dict.fromkeys(sorted(self._readers[i].get(node_id, ()))))
+        out.update(dict.fromkeys(self._twins_of(i).get(node_id, ())))
         return [r for r in out if self._keeps(i, r)]
+
+    def _twins_of(self, i: int) -> dict[str, list[str]]:
+        """Writer node -> the sources that read the relation it writes (world ``i``)."""
+        found = self._twins[i]
+        if found is None:
+            found = self._twins[i] = relation_twins(self._worlds[i][0].mesh.nodes)
+        return found
+
+    def _twin_lineage(self, i: int, source: str) -> ModelLineage | None:
+        """A source reading a seed's (or model's) relation: each column is the writer's column."""
+        writers = [w for w, sources in self._twins_of(i).items() if source in sources]
+        if len(writers) != 1:
+            return None
+        writer = writers[0]
+        world = self._worlds[i][0]
+        names = [c for c in (world.schemas.get(writer) or {}) if c != "*"]
+        names += [c for c in (world.schemas.get(source) or {}) if c != "*" and c not in names]
+        return ModelLineage(node=source, columns={c: (Upstream(ColumnRef(writer, c), "passthrough"),) for c in names})
 
     def _nodes(self, node_id: str) -> list[str]:
         return list(dict.fromkeys(r for i in range(len(self._worlds)) for r in self._readers_of(i, node_id)))
@@ -114,6 +138,8 @@ class ReaderIndex:
         if found is None:
             value: dict[ColumnRef, list[tuple[str, str]]] = {}
             lin = self._worlds[i][0].lineage.get(reader)
+            if lin is None and reader.startswith("source."):
+                lin = self._twin_lineage(i, reader)
             if lin is not None:
                 for out_col, ups in lin.columns.items():
                     for up in ups:
@@ -146,6 +172,8 @@ class ReaderIndex:
             if cols:
                 return cols
             lin = world.lineage.get(node_id)
+            if lin is None and node_id.startswith("source."):
+                lin = self._twin_lineage(i, node_id)
             if lin is not None and lin.columns:
                 return list(lin.columns)
         return None
@@ -153,6 +181,29 @@ class ReaderIndex:
     def _is_sql(self, node_id: str) -> bool:
         return any(self._keeps(i, node_id) and (n := w.mesh.nodes.get(node_id)) is not None and n.is_sql
                    for i, (w, _) in enumerate(self._worlds))
+
+
+def relation_twins(nodes: Mapping) -> dict[str, list[str]]:
+    """Seed, model or snapshot -> the sources whose relation is the one it writes (its
+    ``relation_name``, compared part by part without case or quotes)."""
+    writers: dict[tuple[str, ...], list[str]] = {}
+    sources: dict[tuple[str, ...], list[str]] = {}
+    for node in nodes.values():
+        if not node.relation_name or node.injected or node.external_location:
+            continue
+        if node.resource_type == "source":
+            sources.setdefault(_relation_key(node.relation_name), []).append(node.unique_id)
+        elif node.resource_type in ("seed", "model", "snapshot"):
+            writers.setdefault(_relation_key(node.relation_name), []).append(node.unique_id)
+    out: dict[str, list[str]] = {}
+    for key, ids in writers.items():
+        if len(ids) == 1 and key in sources:
+            out[ids[0]] = sorted(sources[key])
+    return out
+
+
+def _relation_key(text: str) -> tuple[str, ...]:
+    return tuple(p.lower() for p in split_relation(text))
 
 
 def _readers_from_lineage(lineage: Mapping[str, ModelLineage]) -> dict[str, set[str]]:
@@ -245,7 +296,7 @@ def propagate(
             elif lin is not None and lin.status == "ok" and col != ALL:
                 continue  # proven: it does not read this column
             elif lin is not None and lin.status == "partial" and col != ALL:
-                for rcol in sorted(lin.unknown_columns) or [ALL]:
+                for rcol in _carried(lin, col):
                     reach(reader, rcol, "unknown", "unknown", (node_id, col),
                           f"may read {src}: {lin.reason or 'part of its lineage is unknown'}")
             elif lin is None or lin.status == "unknown":
@@ -259,6 +310,22 @@ def propagate(
     for key in origin:
         hits.pop(key, None)
     return hits
+
+
+def _carried(lin: ModelLineage, col: str) -> list[str]:
+    """Columns of a ``partial`` reader that an upstream column ``col`` it does not visibly read
+    may reach: its untraced columns, and for ``*`` (a star over columns not known here) the
+    column of the same name, the only one a star can carry it to. When no column of the
+    reader is traced (rows decided by an untraced column, say), or the name is taken by a
+    traced column, ``*`` stands for the whole node."""
+    out = []
+    whole = not lin.columns or set(lin.columns) <= lin.unknown_columns
+    for rcol in sorted(lin.unknown_columns) or [ALL]:
+        if rcol == ALL and not whole and col not in lin.columns:
+            rcol = col
+        if rcol not in out:
+            out.append(rcol)
+    return out
 
 
 def _severity(kind: str) -> str:

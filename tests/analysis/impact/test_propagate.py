@@ -122,3 +122,57 @@ def test_reachable_columns_go_through_a_model_whose_lineage_and_columns_are_unkn
         reader, columns={"y": (up(OPAQUE, "x", "derived"),)})}, {**w.schemas, OPAQUE: {}, reader: {"y": None}})
     reached = reachable_columns(build_index([w]), ColumnRef(ORDERS, "status"))
     assert OPAQUE in reached and f"{reader}.y" in reached
+
+
+def test_a_seed_change_reaches_the_readers_of_the_source_on_its_table():
+    """dbt Labs' pattern: the seed raw_orders loads the table the source ecom.raw_orders reads;
+    the staging model reads the source. A change of the seed's column reaches it, column by column."""
+    seed, source, stg = "seed.platform.raw_orders", "source.platform.ecom.raw_orders", "model.platform.stg_orders"
+    other = "source.platform.ecom.raw_items"
+    rel = '"jaffle"."raw"."raw_orders"'
+    platform = Project("platform", "duckdb", {
+        seed: Node(seed, "platform", "raw_orders", "seed", relation_name=rel),
+        source: Node(source, "platform", "ecom.raw_orders", "source", relation_name=rel.upper()),
+        other: Node(other, "platform", "ecom.raw_items", "source", relation_name='"jaffle"."raw"."raw_items"'),
+        stg: Node(stg, "platform", "stg_orders", "model", depends_on=(source, other)),
+    })
+    mesh = build_mesh([platform])
+    lineage = {stg: ModelLineage(stg, columns={"order_id": (up(source, "id", "renamed"),),
+                                               "total": (up(source, "amount", "derived"),),
+                                               "sku": (up(other, "sku"),)})}
+    w = World(mesh, lineage, {seed: dict.fromkeys(["id", "amount"]), source: {},
+                              other: dict.fromkeys(["sku"]), stg: dict.fromkeys(["order_id", "total", "sku"])})
+    index = build_index([w])
+    assert reachable_columns(index, ColumnRef(seed, "amount")) == [f"{stg}.total", f"{source}.amount"]
+    assert reachable_columns(index, ColumnRef(seed, "id")) == [f"{stg}.order_id", f"{source}.id"]
+    # the other source has no writer in the mesh: nothing reaches it
+    assert reachable_columns(index, ColumnRef(other, "sku")) == [f"{stg}.sku"]
+
+
+def _partial_world(lineage):
+    src, reader = "source.shop.raw.events", "model.shop.stg_events"
+    shop = Project("shop", "duckdb", {src: Node(src, "shop", "raw.events", "source"),
+                                      reader: Node(reader, "shop", "stg_events", "model", depends_on=(src,))})
+    w = World(build_mesh([shop]), {reader: lineage(reader, src)}, {src: {}, reader: {}})
+    return build_index([w]), src, reader
+
+
+def test_a_star_over_unknown_columns_carries_a_column_under_its_own_name_only():
+    # select *, upper(kind) as kind_upper from raw.events (whose columns are not known)
+    def lineage(reader, src):
+        return ModelLineage(reader, columns={"kind_upper": (up(src, "kind", "derived"),)}, status="partial",
+                            unknown_columns=frozenset({"*"}), reason="`select *` over raw.events: columns unknown")
+    index, src, reader = _partial_world(lineage)
+    assert reachable_columns(index, ColumnRef(src, "channel")) == [f"{reader}.channel"]
+    assert reachable_columns(index, ColumnRef(src, "kind")) == [f"{reader}.kind_upper"]
+    hits = propagate(index, {src: {"channel": "modified"}})
+    assert {(k, h.severity) for k, h in hits.items()} == {((reader, "channel"), "unknown")}
+
+
+def test_rows_decided_by_an_untraced_column_make_the_star_the_whole_node():
+    # every traced column is unknown too: which rows come out is not known
+    def lineage(reader, src):
+        return ModelLineage(reader, columns={"kind_upper": (up(src, "kind", "derived"),)}, status="partial",
+                            unknown_columns=frozenset({"*", "kind_upper"}), reason="rows decided by `x`")
+    index, src, reader = _partial_world(lineage)
+    assert reachable_columns(index, ColumnRef(src, "channel")) == [reader, f"{reader}.kind_upper"]
