@@ -54,8 +54,9 @@ def test_safe_change_exits_0_with_markdown(mesh_repo, meshdiff_cache, tmp_path):
         os.remove(mesh_file)
     no_traceback(proc)
     assert proc.returncode == 0, proc.stderr
-    assert "✅ **No downstream impact**" in proc.stdout
-    assert "`shop`, `finance`, `exec_reporting`" in proc.stdout
+    verdict, where = proc.stdout.splitlines()[:2]  # the comment's markdown, as a PR would get it
+    assert verdict.startswith("### ✅") and "No downstream impact" in verdict
+    assert "`cli-reformat`" in where and "3 projects analysed" in where
 
 
 def test_project_that_does_not_compile_shows_dbts_message(mesh_repo, meshdiff_cache):
