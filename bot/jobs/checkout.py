@@ -7,8 +7,10 @@
   never logged;
 - no submodules, no LFS smudge, no terminal prompts, no user/system git config;
 - trees are exported with ``git archive`` into plain folders without ``.git`` (what the analysis
-  sees holds no credential), skipping members that would escape the folder (symlinks to ``/etc``)
-  and bounded in size and file count.
+  sees holds no credential), skipping members that would escape the folder (symlinks to ``/etc``);
+- everything git writes is read as a stream with its bound enforced while it streams: the tree
+  (size and file count; a 5 MB push of a highly compressible blob cannot make the worker hold
+  gigabytes), a diff (cut, for annotations only), any other output.
 """
 from __future__ import annotations
 
@@ -19,11 +21,16 @@ import re
 import subprocess
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass
 
 GIT_TIMEOUT_S = 300
 MAX_TREE_BYTES = 1 << 30
 MAX_TREE_FILES = 100_000
+#: largest output of any other git command held in memory
+MAX_GIT_OUTPUT = 64 << 20
+#: a diff (for annotations) is cut here: the annotations of what follows are left out
+MAX_DIFF_BYTES = 16 << 20
 _SHA_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _HUNK_RE = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 
@@ -88,18 +95,31 @@ class GitRepo:
         os.makedirs(home, exist_ok=True)
         return home
 
-    def git(self, *args: str, bare_init: bool = False, check: bool = True, binary: bool = False):
-        argv = ["git"] if bare_init else ["git", "--git-dir", self.git_dir]
-        argv += list(args)
-        try:
-            proc = subprocess.run(argv, env=git_env(self.token, self._home()), stdin=subprocess.DEVNULL,
-                                  capture_output=True, timeout=GIT_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            raise CheckoutError(f"git {args[0]} timed out after {GIT_TIMEOUT_S}s") from None
-        if check and proc.returncode != 0:
-            err = _redact(proc.stderr.decode("utf-8", "replace"), self.token).strip()
-            raise CheckoutError(f"git {args[0]} failed: {err[-800:]}")
-        return proc if binary else proc.stdout.decode("utf-8", "replace")
+    def _argv(self, args, bare_init: bool = False) -> list[str]:
+        return (["git"] if bare_init else ["git", "--git-dir", self.git_dir]) + list(args)
+
+    def git(self, *args: str, bare_init: bool = False, check: bool = True, binary: bool = False,
+            limit: int = MAX_GIT_OUTPUT, cut: bool = False):
+        """Run git; its output is read up to ``limit`` bytes (beyond: an error, or with ``cut``
+        the output so far)."""
+        with self._popen(self._argv(args, bare_init)) as run:
+            out = bytearray()
+            while chunk := run.proc.stdout.read(65536):
+                if len(out) + len(chunk) > limit:
+                    if not cut:
+                        raise CheckoutError(f"git {args[0]} wrote more than {limit >> 20} MiB")
+                    out += chunk[:limit - len(out)]
+                    break
+                out += chunk
+        returncode = run.returncode
+        if check and returncode != 0:
+            raise CheckoutError(f"git {args[0]} failed: {run.error()}")
+        if binary:
+            return subprocess.CompletedProcess(run.argv, returncode, bytes(out), b"")
+        return bytes(out).decode("utf-8", "replace")
+
+    def _popen(self, argv: list[str]) -> "_GitRun":
+        return _GitRun(argv, git_env(self.token, self._home()), self.token)
 
     def has_commit(self, sha: str) -> bool:
         return self.git("cat-file", "-e", f"{sha}^{{commit}}", check=False, binary=True).returncode == 0
@@ -152,11 +172,16 @@ class GitRepo:
                     break
         return base
 
-    def export(self, sha: str, dest: str) -> str:
-        """Write the tree of ``sha`` into ``dest`` (a plain folder without ``.git``)."""
-        proc = self.git("archive", "--format=tar", sha, binary=True)
+    def export(self, sha: str, dest: str, *, max_bytes: int = MAX_TREE_BYTES, max_files: int = MAX_TREE_FILES) -> str:
+        """Write the tree of ``sha`` into ``dest`` (a plain folder without ``.git``), streaming
+        ``git archive`` and stopping it as soon as the tree passes its bounds."""
+        if not _SHA_RE.match(sha):
+            raise CheckoutError(f"not a commit sha: {sha!r}")
         os.makedirs(dest, exist_ok=True)
-        extract_tar(proc.stdout, dest)
+        with self._popen(self._argv(["archive", "--format=tar", sha])) as run:
+            extract_tar_stream(run.proc.stdout, dest, max_bytes=max_bytes, max_files=max_files)
+        if run.returncode != 0:
+            raise CheckoutError(f"git archive failed: {run.error()}")
         return dest
 
     def changed_paths(self, base: str, head: str) -> list[str]:
@@ -167,8 +192,45 @@ class GitRepo:
     def changed_lines(self, base: str, head: str) -> dict[str, list[int]]:
         """For each file at ``head``, the 1-based line numbers added or modified since ``base``."""
         text = self.git("-c", "core.quotePath=false", "diff", "-U0", "--no-color", "--no-ext-diff",
-                        "--find-renames", base, head)
+                        "--find-renames", base, head, limit=MAX_DIFF_BYTES, cut=True)
         return parse_changed_lines(text)
+
+
+class _GitRun:
+    """One git process whose stdout the caller streams: killed after ``GIT_TIMEOUT_S`` or when
+    the caller stops early (an exception); stderr kept in a temporary file, redacted when shown."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], token: str | None) -> None:
+        self.argv, self.token = argv, token
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, start_new_session=True)
+        self.timer = threading.Timer(GIT_TIMEOUT_S, self._expire)
+        self.timer.daemon = True
+        self.expired = False
+        self.returncode: int | None = None
+
+    def _expire(self) -> None:
+        self.expired = True
+        self.proc.kill()
+
+    def __enter__(self) -> "_GitRun":
+        self.timer.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.stdout.close()
+        self.returncode = self.proc.wait()
+        self.timer.cancel()
+        if self.expired and exc_type is None:
+            raise CheckoutError(f"git {self.argv[3] if len(self.argv) > 3 else ''} timed out after {GIT_TIMEOUT_S}s")
+
+    def error(self) -> str:
+        self.stderr.seek(0, os.SEEK_END)
+        self.stderr.seek(max(0, self.stderr.tell() - 4000))
+        return _redact(self.stderr.read().decode("utf-8", "replace"), self.token).strip()[-800:]
 
 
 def parse_changed_lines(diff_text: str) -> dict[str, list[int]]:
@@ -190,8 +252,29 @@ def parse_changed_lines(diff_text: str) -> dict[str, list[int]]:
 
 
 def extract_tar(data: bytes, dest: str, *, max_bytes: int = MAX_TREE_BYTES, max_files: int = MAX_TREE_FILES) -> None:
-    """Extract a tar safely: members escaping ``dest`` (absolute, ``..``, links out) are skipped;
-    the total size and file count are bounded."""
+    """:func:`extract_tar_stream` of a tar held in memory."""
+    extract_tar_stream(io.BytesIO(data), dest, max_bytes=max_bytes, max_files=max_files)
+
+
+class _Capped:
+    """A stream that refuses to give more than ``limit`` bytes (the tar's own bytes, headers
+    included, are bounded while they stream)."""
+
+    def __init__(self, raw, limit: int) -> None:
+        self.raw, self.limit, self.read_bytes = raw, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.read_bytes += len(data)
+        if self.read_bytes > self.limit:
+            raise CheckoutError(f"the repository tree is too large (> {self.limit >> 20} MiB)")
+        return data
+
+
+def extract_tar_stream(stream, dest: str, *, max_bytes: int = MAX_TREE_BYTES, max_files: int = MAX_TREE_FILES) -> None:
+    """Extract a tar read as a stream, safely: members escaping ``dest`` (absolute, ``..``, links
+    out) are skipped; the total size and file count are checked before each member is written,
+    and the stream itself is cut past its bound, so nothing larger is ever held or written."""
     total = files = 0
 
     def keep(member: tarfile.TarInfo, path: str):
@@ -206,7 +289,8 @@ def extract_tar(data: bytes, dest: str, *, max_bytes: int = MAX_TREE_BYTES, max_
             raise CheckoutError(f"the repository tree is too large (> {max_files} files or {max_bytes >> 20} MiB)")
         return member
 
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+    capped = _Capped(stream, max_bytes + max(max_files, 1) * 1024 + (16 << 20))  # headers and padding
+    with tarfile.open(fileobj=capped, mode="r|") as tar:
         tar.extractall(dest, filter=keep)
 
 

@@ -127,3 +127,50 @@ def test_extract_tar_bounds(tmp_path):
     assert not (tmp_path / "evil.txt").exists()
     with pytest.raises(CheckoutError, match="too large"):
         extract_tar(buf.getvalue(), str(tmp_path / "out2"), max_files=0)
+
+
+EXPORT_PEAK = r'''
+import json, resource, sys
+sys.path.insert(0, sys.argv[1])
+from bot.jobs.checkout import CheckoutError, GitRepo
+repo = GitRepo(sys.argv[2], "file:///unused")
+try:
+    repo.export(sys.argv[3], sys.argv[4], max_bytes=int(sys.argv[5]))
+    outcome = "exported"
+except CheckoutError as exc:
+    outcome = str(exc)
+print(json.dumps({"outcome": outcome, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+
+def test_a_compressible_push_cannot_make_the_worker_hold_the_tree(tmp_path):
+    """A 400 MiB blob of zeros is a few hundred KiB in a push. Exporting it with a 32 MiB bound
+    stops while it streams: the exporting process never holds the tree (its peak memory stays
+    far below the blob), and nothing past the bound is written."""
+    import json
+    import sys
+
+    from tests.paths import ROOT
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _git(src, "init", "-q", "-b", "main")
+    zeros = subprocess.Popen(["head", "-c", str(400 << 20), "/dev/zero"], stdout=subprocess.PIPE)
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=src, stdin=zeros.stdout, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    zeros.wait()
+    _git(src, "update-index", "--add", "--cacheinfo", f"100644,{blob},big.bin")
+    _git(src, "commit", "-qm", "a big blob")
+    sha = _git(src, "rev-parse", "HEAD")
+    pack_kib = sum(f.stat().st_size for f in (src / ".git" / "objects").rglob("*") if f.is_file()) >> 10
+    assert pack_kib < 4096  # what a push of it costs
+    probe = tmp_path / "probe.py"
+    probe.write_text(EXPORT_PEAK)
+    out = subprocess.run([sys.executable, str(probe), ROOT, str(src / ".git"), sha, str(tmp_path / "tree"),
+                          str(32 << 20)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert "too large" in seen["outcome"]
+    assert seen["peak_mb"] < 150, seen  # the 400 MiB tree was never held
+    written = sum(f.stat().st_size for f in (tmp_path / "tree").rglob("*") if f.is_file())
+    assert written <= 32 << 20
