@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 
@@ -40,9 +39,29 @@ class Folders:
         return self
 
 
-def dbt_executable() -> str:
-    candidate = os.path.join(os.path.dirname(sys.executable), "dbt")
-    return candidate if os.path.exists(candidate) else (shutil.which("dbt") or "dbt")
+#: dbt's command line, with one change: a compilation error dbt raises for an exception without
+#: text (a Jinja expression refused memory by the sandbox's limit raises a bare MemoryError) says
+#: what the exception was, instead of nothing
+_DBT_MAIN = """\
+import sys
+from dbt_common.exceptions import base as _base
+_init = _base.CompilationError.__init__
+def _init_named(self, msg="", node=None):
+    cause = sys.exc_info()[1]
+    if not str(msg).strip() and cause is not None:
+        msg = ("MemoryError: out of memory: the Jinja needed more memory than the sandbox allows"
+               if isinstance(cause, MemoryError) else type(cause).__name__)
+    _init(self, msg, node)
+_base.CompilationError.__init__ = _init_named
+from dbt.cli.main import cli
+sys.argv[0] = "dbt"
+sys.exit(cli())
+"""
+
+
+def dbt_argv(*args: str) -> list[str]:
+    """The command line of ``dbt <args>`` (see ``_DBT_MAIN``)."""
+    return [sys.executable, "-c", _DBT_MAIN, *args]
 
 
 def dbt_env(folders: Folders, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -61,7 +80,7 @@ def run_dbt(args: list[str], folders: Folders, project, *, env: dict[str, str], 
             network: bool = False) -> sandbox.RunResult:
     """``dbt <args>`` for ``project``: inside a fence seeing the project's checkout and ``in/``
     read-only, ``out/`` writable (``sandboxed``), or unsandboxed with the same environment."""
-    argv = [dbt_executable(), "--no-use-colors", *args]
+    argv = dbt_argv("--no-use-colors", *args)
     fence = None
     if sandboxed:
         fence = Fence(writable=folders.out, readonly=(project.checkout, folders.inputs), layers=layers,
