@@ -130,7 +130,7 @@ def test_extract_tar_bounds(tmp_path):
 
 
 EXPORT_PEAK = r'''
-import json, resource, sys
+import json, sys
 sys.path.insert(0, sys.argv[1])
 from bot.jobs.checkout import CheckoutError, GitRepo
 repo = GitRepo(sys.argv[2], "file:///unused")
@@ -139,7 +139,9 @@ try:
     outcome = "exported"
 except CheckoutError as exc:
     outcome = str(exc)
-print(json.dumps({"outcome": outcome, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM: the peak of this process's own memory (ru_maxrss would count the forking parent too)
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"outcome": outcome, "peak_mb": hwm / 1024}))
 '''
 
 
