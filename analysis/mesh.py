@@ -1,17 +1,58 @@
-"""One graph of every node of every project of the mesh.
+"""The mesh: which projects take part, in which order, and one graph of all their nodes.
 
-Each node is taken from the manifest of the project that owns it; the skeletons dbt-loom
-injects into consumer manifests only contribute edges (a consumer's ``depends_on`` names
-them, whether it used a two-argument or a one-argument ``ref``). A node owned by a project
-outside the mesh keeps its skeleton, marked ``injected``.
+Before compiling, :func:`check_unique_names` and :func:`readers_in_order` decide which
+projects are analysed, from their ``dbt_project.yml`` and dbt-loom configuration (the
+downstream projects that read the changed one, directly or not, in dependency order).
+
+After compiling, :func:`build_mesh` merges the projects' nodes into one :class:`Mesh`. Each
+node is taken from the manifest of the project that owns it; the skeletons dbt-loom injects
+into consumer manifests only contribute edges (a consumer's ``depends_on`` names them,
+whether it used a two-argument or a one-argument ``ref``). A node owned by a project outside
+the mesh keeps its skeleton, marked ``injected``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import networkx as nx
 
-from analysis.dbt.nodes import Node, Project
+from analysis.dbt import DbtProjectFile, Node, Project
+from analysis.errors import AnalysisError
+
+
+def check_unique_names(projects: Sequence[DbtProjectFile]) -> None:
+    """An :class:`AnalysisError` naming both folders when two projects have the same name."""
+    seen: dict[str, str] = {}
+    for project in projects:
+        if project.name in seen:
+            raise AnalysisError(
+                f"two projects are named {project.name!r}: {seen[project.name]} and {project.path}",
+                hint="each project of the mesh must appear once",
+            )
+        seen[project.name] = project.path
+
+
+def readers_in_order(changed: str, downstream: Sequence[DbtProjectFile], warnings: list[str]) -> list[DbtProjectFile]:
+    """The projects of ``downstream`` that (transitively) read ``changed``, in dependency
+    order; each other one is left out with a warning added to ``warnings``."""
+    graph = nx.DiGraph()
+    names = {p.name: p for p in downstream}
+    graph.add_node(changed)
+    for project in downstream:
+        graph.add_node(project.name)
+        for upstream in project.upstream_names:
+            if upstream == changed or upstream in names:
+                graph.add_edge(upstream, project.name)
+    reach = nx.descendants(graph, changed)
+    for project in downstream:
+        if project.name not in reach:
+            warnings.append(
+                f"{project.name} does not read {changed} (its dbt_loom.config.yml names "
+                f"{', '.join(project.upstream_names) or 'no manifest'}); left out of the analysis"
+            )
+    order = [n for n in nx.lexicographical_topological_sort(graph) if n in reach]
+    return [names[n] for n in order]
 
 
 @dataclass

@@ -12,11 +12,8 @@ import argparse
 import tempfile
 import time
 
-from analysis.lineage.cache import LineageCache
-from analysis.lineage.trace import analyse
-from analysis.dbt.nodes import DeclaredColumn, Node
-from analysis.lineage.meshlineage import mesh_lineage
-from analysis.lineage.relations import TableResolver
+from analysis.lineage import LineageCache, TableResolver, analyse, mesh_lineage
+from analysis.dbt import DeclaredColumn, Node
 from bench.naive import naive_lineage
 
 

@@ -15,9 +15,9 @@ from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from analysis.lineage.columns import ColumnRef
+from analysis.lineage import ColumnRef
 from analysis.lineage.trace import _bind  # noqa: PLC2701 - same binding, for a fair comparison
-from analysis.lineage.relations import TableResolver
+from analysis.lineage import TableResolver
 
 
 def naive_lineage(sql: str, dialect: str, tables: TableResolver,

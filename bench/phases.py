@@ -31,12 +31,10 @@ import tracemalloc
 from collections import Counter
 from contextlib import contextmanager
 
-from analysis.lineage.cache import LineageCache
-from analysis.lineage.trace import analyse
-from analysis.dbt.snapshot import ProjectLoader, snapshot_path
+from analysis.lineage import LineageCache, analyse
+from analysis.dbt import ProjectLoader, snapshot_path
 from analysis.mesh import Mesh, build_mesh
-from analysis.lineage.relations import TableResolver
-from analysis.lineage.meshlineage import MeshLineage, mesh_lineage
+from analysis.lineage import MeshLineage, TableResolver, mesh_lineage
 from bench.naive import naive_lineage
 
 MeshFiles = dict[str, list[str]]  # project -> [manifest path, project dir]
@@ -310,21 +308,20 @@ class Instrument:
 
 
 #: functions of analysis.pipeline not timed on their own (entry points, or only glue)
-_NOT_WRAPPED = {"analyze", "_analyze", "mesh_at_rest", "default_cache_dir"}
+_NOT_WRAPPED = {"analyze", "_analyze", "mesh_at_rest", "cache_root"}
 
 
 def instrument_pipeline() -> Instrument:
-    """Wrap what ``analysis.pipeline.analyze`` calls: every function of the pipeline module
-    (so a helper added later is timed too) and the building blocks it imports."""
-    import analysis.dbt.compile
+    """Wrap what ``analysis.pipeline.analyze`` calls, where it looks the names up (the pipeline
+    module imports the stages' public names): every function of the pipeline module, its
+    steps and the building blocks it imports (so a helper added later is timed too)."""
     import analysis.dbt.manifest
     import analysis.mesh
     import analysis.pipeline as pipeline
-    import analysis.lineage.meshlineage
 
     inst = Instrument()
-    inst.wrap(analysis.dbt.compile, "compile_project", "compile_project (cache hit)")
-    inst.wrap(analysis.dbt.compile, "read_project")
+    inst.wrap(pipeline, "compile_project", "compile_project (cache hit)")
+    inst.wrap(pipeline, "read_project")
     inst.wrap(analysis.dbt.manifest, "parse_manifest")
 
     def lineage_stats(name: str, result) -> None:
@@ -332,16 +329,16 @@ def instrument_pipeline() -> Instrument:
         inst.captured[name] = {"models": st.models, "parsed": st.parsed, "cache_hits": st.cache_hits,
                                "seconds": st.seconds, "trace_seconds": st.trace_seconds}
 
-    inst.wrap(analysis.lineage.meshlineage, "mesh_lineage", per_call=["mesh_lineage (base)", "mesh_lineage (head)"],
+    inst.wrap(pipeline, "mesh_lineage", per_call=["mesh_lineage (base)", "mesh_lineage (head)"],
               capture=lineage_stats)
     inst.wrap(analysis.mesh.Mesh, "order", "Mesh.order")
+    done = {"compile_project", "read_project", "mesh_lineage"}
     for name, value in sorted(vars(pipeline).items()):
-        if name in _NOT_WRAPPED or not callable(value) or isinstance(value, type):
+        if name in _NOT_WRAPPED or name in done or not callable(value) or isinstance(value, type):
             continue
         module = getattr(value, "__module__", "") or ""
         if module.startswith("analysis."):
-            label = "load_manifest (read + json.load)" if name == "load_manifest" else name
-            inst.wrap(pipeline, name, label)
+            inst.wrap(pipeline, name)
     return inst
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 
 import yaml
 
-from analysis.impact.policy import DEFAULT_FAIL_ON, Policy
+from analysis.impact import DEFAULT_FAIL_ON, Policy
 
 CONFIG_FILE = ".meshdiff.yml"
 SEVERITIES = ("breaking", "changed", "unknown")
@@ -142,7 +142,7 @@ def _opt_str(source: str, key: str, value) -> str | None:
 
 def _target(source: str, key: str, value) -> str | None:
     """A dbt target name (the generated profile's target: what ``target.name`` renders to)."""
-    from analysis.dbt.compile import TARGET_RE
+    from analysis.dbt import TARGET_RE
 
     target = _opt_str(source, key, value)
     if target is not None and not TARGET_RE.match(target):
@@ -153,7 +153,7 @@ def _target(source: str, key: str, value) -> str | None:
 
 def _dialect(source: str, key: str, value) -> str | None:
     """A sqlglot dialect name (lower-cased), checked against sqlglot's registry."""
-    from analysis.lineage.dialects import check_dialect
+    from analysis.lineage import check_dialect
     from analysis.errors import AnalysisError
 
     dialect = _opt_str(source, key, value)

@@ -109,7 +109,7 @@ def commit_change(repo: str, branch: str, edits, message: str, *, start: str = "
 def analyze_branch(repo: str, branch: str, *, project: str = "shop", base: str = "main",
                    cache_dir: str | None = None, progress: Observer | None = None) -> Report:
     """Analyse ``project`` at ``branch`` against ``base``, its consumers as on ``base``."""
-    from bot.jobs import worktree
+    from bot import worktree
 
     checkout = worktree.locate(os.path.join(repo, project))
     base_sha, head_sha = worktree.resolve(checkout, base), worktree.resolve(checkout, branch)

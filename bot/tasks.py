@@ -29,10 +29,10 @@ from celery import Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
 from analysis import errors as _errors
-from bot.github.auth import AppAuthenticator
+from bot.github import AppAuthenticator
 from bot.celeryapp import TASK_ANALYZE, TASK_COMMAND, TASK_REAP, make_celery
 from bot.settings import load_settings, protect_worker
-from bot.jobs.state import State, job_key
+from bot.jobs import State, job_key
 
 log = logging.getLogger("meshdiff.tasks")
 
@@ -75,7 +75,7 @@ class _Context:
             return self._auth
 
     def github(self, installation_id: int):
-        from bot.github.client import make_github
+        from bot.github import make_github
 
         token = self.auth.installation_token(installation_id)
         return make_github(token, settings.github_api_url), token
@@ -89,7 +89,7 @@ def _job_id(repo: str, pr: int, sha: str, gen: int) -> str:
 
 
 def _check_for(repo_obj, head_sha: str, job_id: str):
-    from bot.github.checks import CheckRun
+    from bot.github import CheckRun
 
     check = CheckRun(repo_obj, head_sha, job_id, details_url=settings.details_url, app_id=settings.app_id)
     record = ctx.state.job(job_id)
@@ -106,7 +106,7 @@ def _check_for(repo_obj, head_sha: str, job_id: str):
 def fail_job(installation_id: int, repo: str, pr: int, head_sha: str, gen: int, what: str) -> bool:
     """Complete the job's check run with ``failure`` and ``what``; True when GitHub took it.
     When GitHub is unreachable the job stays registered and the reaper tries again later."""
-    from bot.github.publish import publish_failure
+    from bot.github import publish_failure
 
     job_id = _job_id(repo, pr, head_sha, gen)
     blocked = ctx.state.blocked(installation_id, repo)
@@ -205,10 +205,8 @@ def _is_stale(pull, repo: str, pr: int, head_sha: str, gen: int) -> str | None:
 @app.task(name=TASK_ANALYZE, bind=True, base=JobTask, max_retries=6, acks_late=True)
 def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sha: str, gen: int = 0,
                          delivery: str = "", trigger: str = "", approved: bool = False) -> str:
-    from bot.github.client import is_transient, retry_delay
-    from bot.github.comment import pr_thread
-    from bot.github.publish import publish_result, publish_superseded
-    from bot.jobs.runner import JobResult, PullInfo, run_job
+    from bot.github import is_transient, pr_thread, publish_result, publish_superseded, retry_delay
+    from bot.jobs import JobResult, PullInfo, run_job
 
     state = ctx.state
     job_id = _job_id(repo, pr, head_sha, gen)
@@ -295,10 +293,8 @@ def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sh
 @app.task(name=TASK_COMMAND, bind=True, max_retries=5)
 def handle_command(self, installation_id: int, repo: str, pr: int, comment_id: int, user: str, command: str,
                    suggestion: str | None = None, typed: str = "", delivery: str = "") -> str:
-    from bot.github.checks import CHECK_NAME
-    from bot.github.comment import pr_thread
     from bot.commands import denied_text, help_text, may_run, user_permission
-    from bot.github.client import is_transient, retry_delay
+    from bot.github import CHECK_NAME, is_transient, pr_thread, retry_delay
 
     blocked = ctx.state.blocked(installation_id, repo)
     if blocked:
@@ -390,7 +386,7 @@ def _on_worker_ready(sender=None, **_):
 
 def sandbox_status() -> dict:
     """Whether this worker can fence PR code in, logged at start (and shown by ``/healthz``)."""
-    from analysis.dbt.sandbox import SandboxConfig, probe
+    from analysis.dbt import SandboxConfig, probe
 
     status, policy = probe(), SandboxConfig.from_env("required").policy
     if policy == "off":

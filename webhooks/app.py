@@ -12,7 +12,7 @@ from typing import Callable
 from flask import Flask
 
 from bot.settings import Settings, load_settings, make_undumpable
-from bot.jobs.state import State
+from bot.jobs import State
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never delivers more
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from bot.celeryapp import TASK_ANALYZE, TASK_COMMAND
 from bot.commands import is_bot, parse_command
-from bot.jobs.state import parse_job_id
+from bot.jobs import parse_job_id
 
 CHECK_NAME = "meshdiff / impact"
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})

@@ -1,0 +1,33 @@
+"""Running dbt and reading what it wrote.
+
+Input: a dbt project folder (and the manifests of the projects it reads). Output: a
+:class:`CompileResult` per compile (the manifest's path, or dbt's error), and the manifest
+read into a :class:`Project` of :class:`Node` s (through a compact snapshot, so each manifest
+is parsed once). Also the column types of a ``catalog.json`` (``--catalog``).
+
+- ``project``: what meshdiff reads of a project itself (:func:`read_project`:
+  ``dbt_project.yml``, its dbt-loom config, its packages);
+- ``compile``: one project compiled against the manifests meshdiff produced, cached by content
+  (:func:`compile_project`); ``profile`` (the embedded DuckDB profile, :func:`check_target`),
+  ``loom`` (the dbt-loom config it writes), ``deps`` (packages), ``invoke`` (one dbt run),
+  ``sandbox`` and ``fence`` (the bubblewrap sandbox around it: :class:`SandboxConfig`, and
+  :func:`probe`, whether it works on this host), ``paths`` (reading untrusted trees safely);
+- ``manifest``: ``manifest.json`` (v12) -> :class:`Project` (``datatests``: data and unit
+  tests with the columns they read; ``scd``: a snapshot's meta columns);
+- ``snapshot``: the compact copy of a parsed manifest (:class:`ProjectLoader`);
+- ``nodes``: the plain data of a project's nodes;
+- ``catalog``: ``catalog.json`` -> column types by node (:func:`read_catalogs`).
+"""
+from analysis.exports import public_names
+
+__all__, __getattr__, __dir__ = public_names(__name__, {
+    "catalog": ["read_catalogs"],
+    "compile": ["CompileResult", "compile_project"],
+    "manifest": ["load_manifest", "parse_manifest"],
+    "nodes": ["DeclaredColumn", "IMPACT_RESOURCE_TYPES", "Node", "Project", "SQL_RESOURCE_TYPES",
+              "dialect_for_adapter"],
+    "profile": ["TARGET_RE", "check_target"],
+    "project": ["DbtProjectFile", "read_project"],
+    "sandbox": ["SandboxConfig", "SandboxError", "probe"],
+    "snapshot": ["ProjectLoader", "snapshot_path"],
+})

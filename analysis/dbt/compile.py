@@ -41,7 +41,7 @@ from analysis.dbt.paths import OutputError, read_output
 from analysis.dbt.profile import DEFAULT_TARGET, TARGET_RE, check_target, profiles_yml  # noqa: F401
 from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
 from analysis.errors import AnalysisError
-from analysis.store.trim import touch
+from analysis.store import touch
 
 COMPILE_VERSION = "2"
 _SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}

@@ -12,7 +12,7 @@ import yaml
 
 from analysis.dbt.paths import read_inside, within
 from analysis.errors import AnalysisError
-from analysis.store.files import decode_text
+from analysis.store import decode_text
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import fields
 
-from analysis.store.files import write_atomically
-from analysis.store.gcpause import gc_paused
+from analysis.store import gc_paused, write_atomically
 from analysis.dbt.manifest import load_manifest
 from analysis.dbt.paths import resolve_inside, seed_file
 from analysis.dbt.nodes import DataTest, DeclaredColumn, Node, Project

@@ -1,0 +1,29 @@
+"""What changed in the PR's project, whom it reaches in the mesh, and the verdict.
+
+Input: the changed project's nodes at base and at head, both worlds' meshes and lineage
+(:class:`analysis.lineage.MeshLineage`), and the downstream projects that stopped compiling.
+Output: the :class:`analysis.report.Change` s and :class:`analysis.report.Impact` s of the
+report, the sentences and suggestions around them, and its conclusion.
+
+- ``diff``: base vs head of the changed project: changed nodes and columns, and how badly
+  (:func:`diff_project`; ``governance``: access, contract and version findings);
+- ``consumers``: downstream nodes reached without a changed column: their project stops
+  compiling (:func:`broken_consumers`), or their compiled SQL changes
+  (:func:`recompiled_consumers`);
+- ``propagation``: the walk over the column graph of the whole mesh (:func:`build_index`,
+  :func:`propagate`, :func:`impacts_from_hits`; :func:`reachable_columns` for
+  ``meshdiff lineage``);
+- ``explain``: who reads each changed column, the picture's edges, unproven lineage;
+- ``unblock``: how to unblock, one suggestion per blocking finding (:func:`suggest`);
+- ``policy``: from changes and impacts to ``success`` or ``failure`` (:func:`decide`).
+"""
+from analysis.exports import public_names
+
+__all__, __getattr__, __dir__ = public_names(__name__, {
+    "consumers": ["broken_consumers", "recompiled_consumers"],
+    "diff": ["ProjectDiff", "diff_project"],
+    "explain": ["add_reader_reasons", "impact_edges", "lineage_warnings"],
+    "policy": ["DEFAULT_FAIL_ON", "GOVERNANCE_MARK", "Policy", "decide"],
+    "propagation": ["ReaderIndex", "World", "build_index", "impacts_from_hits", "propagate", "reachable_columns"],
+    "unblock": ["suggest"],
+})

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, field
 
 from analysis.impact import governance
-from analysis.lineage.columns import ModelLineage
-from analysis.dbt.nodes import Node
+from analysis.lineage import ModelLineage
+from analysis.dbt import Node
 from analysis.report import Change, ColumnChange
 
 BREAKING_KINDS = frozenset({"removed", "renamed", "retyped"})

@@ -12,7 +12,7 @@ from functools import lru_cache
 from sqlglot import exp
 
 from analysis import errors
-from analysis.dbt.nodes import Node
+from analysis.dbt import Node
 from analysis.impact.policy import GOVERNANCE_MARK
 
 _ACCESS_RANK = {"private": 0, "protected": 1, "public": 2}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import posixpath
 from datetime import date, timedelta
 
-from analysis.dbt.nodes import Node
+from analysis.dbt import Node
 from analysis.report import Change, Impact, Report, Snippet, Suggestion
 
 DEPRECATION_DAYS = 90

@@ -30,8 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from analysis.lineage.columns import ModelLineage
-from analysis.store.files import write_atomically
-from analysis.store.gcpause import gc_paused
+from analysis.store import cache_root, gc_paused, write_atomically
 from analysis.lineage.trace import ALGORITHM_VERSION, Analysis
 from analysis.lineage.packs import (
     LINEAGE_FORMAT,
@@ -43,7 +42,7 @@ from analysis.lineage.packs import (
     write_pack,
 )
 from analysis.lineage.relations import TableKey, TableResolver
-from analysis.store.trim import touch
+from analysis.store import touch
 
 __all__ = ["LineageCache", "CacheStats", "sql_key", "lineage_key", "full_key", "table_inputs",
            "default_cache_dir", "lineage_to_json", "lineage_from_json"]
@@ -55,8 +54,7 @@ PACK_VARIANTS = 3
 
 def default_cache_dir() -> str:
     """``$MESHDIFF_CACHE_DIR/lineage``, else ``~/.cache/meshdiff/lineage``."""
-    root = os.environ.get("MESHDIFF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "meshdiff")
-    return os.path.join(root, "lineage")
+    return os.path.join(cache_root(), "lineage")
 
 
 @dataclass

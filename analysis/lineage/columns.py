@@ -1,7 +1,7 @@
 """Plain data for column-level lineage.
 
 Produced by :mod:`analysis.lineage.trace` (one model) and :mod:`analysis.lineage.meshlineage` (a whole
-mesh, in DAG order); consumed by :mod:`analysis.impact.diff` and :mod:`analysis.impact.propagate`.
+mesh, in DAG order); consumed by :mod:`analysis.impact.diff` and :mod:`analysis.impact.propagation`.
 A column is addressed as ``ColumnRef(node_unique_id, column_name)`` with the column
 name lower-cased.
 """

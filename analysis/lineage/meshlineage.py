@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 
 from analysis.lineage.cache import LineageCache, lineage_key, sql_key, table_inputs
 from analysis.lineage.columns import ModelLineage
-from analysis.store.gcpause import gc_paused, gc_resumed
+from analysis.store import gc_paused, gc_resumed
 from analysis.lineage.trace import ALGORITHM_VERSION, analyse
-from analysis.dbt.nodes import Node
+from analysis.dbt import Node
 from analysis.lineage.packs import EMPTY_FINGERPRINT, Record, digest_address, pack_address, schema_fingerprint
 from analysis.lineage.relations import TableResolver
 from analysis.lineage.schema import csv_header, is_python, model_schema, normalize_type, seed_schema

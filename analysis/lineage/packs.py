@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterable
 
 from analysis.lineage.columns import ColumnRef, ModelLineage, Upstream
-from analysis.store.files import write_atomically
+from analysis.store import write_atomically
 
 FORMAT = 3
 #: version of the JSON form of a lineage (:func:`lineage_to_json`)

@@ -29,7 +29,7 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 
-from analysis.dbt.nodes import Node
+from analysis.dbt import Node
 
 #: ("rel", database, schema, name) lower-cased, "" for a missing part;
 #: ("fn", canonical call text); ("path", normalised path)

@@ -32,7 +32,7 @@ from sqlglot import exp
 
 from analysis import errors as _errors
 from analysis.lineage.columns import ModelLineage
-from analysis.dbt.nodes import Node
+from analysis.dbt import Node
 
 
 def is_python(node: Node) -> bool:

@@ -1,9 +1,14 @@
-"""Files of the store and of the projects: written so a reader never sees half a file, read as UTF-8
-with a clear error for other encodings."""
+"""Where the cache lives; files written so that a reader never sees half a file, and read as
+UTF-8 with a clear error for other encodings (the cache's and the projects')."""
 from __future__ import annotations
 
 import os
 import tempfile
+
+
+def cache_root() -> str:
+    """The cache folder: ``$MESHDIFF_CACHE_DIR``, else ``~/.cache/meshdiff``."""
+    return os.environ.get("MESHDIFF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "meshdiff")
 
 
 def write_atomically(path: str, data: bytes) -> None:

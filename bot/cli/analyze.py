@@ -17,11 +17,11 @@ from bot.cli.progress import observer
 
 
 def run(args) -> int:
-    from analysis.dbt.compile import read_project
-    from analysis.impact.policy import Policy
+    from analysis.dbt import read_project
+    from analysis.impact import Policy
     from analysis.pipeline import AnalysisRequest, analyze
     from analysis.report import GitRef
-    from bot.jobs import worktree
+    from bot import worktree
 
     dialect_of, target_of = inputs.dialects(args.dialect), inputs.targets(args.target)
     output = inputs.output_file(args.output)
@@ -60,7 +60,7 @@ def run(args) -> int:
 def from_mesh(path, project, downstream, upstream, dialect_of, target_of):
     """Projects, policy, dialects and targets of a ``.meshdiff.yml``; flags given on the command
     line win over the file's ``dialect``/``target``."""
-    from analysis.dbt.compile import read_project
+    from analysis.dbt import read_project
     from bot.config import ConfigError, parse_mesh_config
 
     try:

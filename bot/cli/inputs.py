@@ -19,7 +19,7 @@ def pairs(values: list[str], flag: str, example: str = "shop=snowflake") -> dict
 
 
 def dialects(values: list[str]) -> dict[str, str]:
-    from analysis.lineage.dialects import check_dialect
+    from analysis.lineage import check_dialect
 
     out = pairs(values, "--dialect")
     for project, dialect in out.items():
@@ -31,7 +31,7 @@ def dialects(values: list[str]) -> dict[str, str]:
 
 
 def targets(values: list[str]) -> dict[str, str]:
-    from analysis.dbt.compile import check_target
+    from analysis.dbt import check_target
 
     out = pairs(values, "--target", "shop=prod")
     for project, name in out.items():
@@ -45,7 +45,7 @@ def targets(values: list[str]) -> dict[str, str]:
 def catalog_files(values: list[str], projects: list[str]) -> dict[str, str]:
     """``--catalog PROJECT=FILE`` pairs: PROJECT is one of the analysed projects and FILE a
     catalog holding its nodes."""
-    from analysis.pipeline import _catalogs
+    from analysis.dbt import read_catalogs
 
     out = {}
     for project, path in pairs(values, "--catalog", "shop=target/catalog.json").items():
@@ -55,10 +55,10 @@ def catalog_files(values: list[str], projects: list[str]) -> dict[str, str]:
                                 + ", ".join(projects))
         out[project] = os.path.abspath(path)
         if os.path.isfile(out[project]):
-            from analysis.store.files import read_text
+            from analysis.store import read_text
 
             read_text(out[project], f"--catalog {project}")  # another encoding: say so, not "bad JSON"
-    _catalogs(out)
+    read_catalogs(out)
     return out
 
 
@@ -84,11 +84,11 @@ def output_file(path: str | None) -> str | None:
 def cache_dir(path: str | None) -> str:
     """The cache folder (``--cache-dir``, else ``$MESHDIFF_CACHE_DIR``, else ``~/.cache/meshdiff``),
     created if needed; a path that is a file or cannot be created is an error."""
-    from analysis.pipeline import default_cache_dir
+    from analysis.store import cache_root
 
     source = "--cache-dir" if path else ("MESHDIFF_CACHE_DIR" if os.environ.get("MESHDIFF_CACHE_DIR") else
                                          "the default cache folder")
-    full = os.path.abspath(os.path.expanduser(path or default_cache_dir()))
+    full = os.path.abspath(os.path.expanduser(path or cache_root()))
     hint = "pass --cache-dir DIR (or set MESHDIFF_CACHE_DIR) to a folder meshdiff can create and write"
     if os.path.exists(full) and not os.path.isdir(full):
         raise AnalysisError(f"{source} {full} is a file, not a folder", hint=hint)
@@ -103,7 +103,7 @@ def cache_dir(path: str | None) -> str:
 
 def text_file(path: str, flag: str) -> str:
     """The UTF-8 text of a file named on the command line."""
-    from analysis.store.files import read_text
+    from analysis.store import read_text
 
     if os.path.isdir(path):
         raise AnalysisError(f"{flag} {path} is a folder, not a file", hint=f"pass the file itself to {flag}")
@@ -115,7 +115,7 @@ def text_file(path: str, flag: str) -> str:
 
 def specs(paths: list[str], dialect_of: dict[str, str], target_of: dict[str, str]):
     """Project specs of project folders (each read now: a bad folder stops here)."""
-    from analysis.dbt.compile import read_project
+    from analysis.dbt import read_project
 
     return [spec(os.path.abspath(path), read_project(path).name, dialect_of, target_of) for path in paths]
 
@@ -132,7 +132,7 @@ def sandbox(choice: str | None):
     ``auto`` there says once, on stderr, that dbt runs unsandboxed."""
     from dataclasses import replace
 
-    from analysis.dbt.sandbox import SandboxConfig, SandboxError
+    from analysis.dbt import SandboxConfig, SandboxError
 
     try:
         config = SandboxConfig.from_env("auto")

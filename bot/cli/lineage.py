@@ -15,8 +15,8 @@ from bot.cli.progress import observer
 
 
 def run(args) -> int:
-    from analysis.impact.propagate import World, build_index, reachable_columns
-    from analysis.lineage.columns import ColumnRef
+    from analysis.impact import World, build_index, reachable_columns
+    from analysis.lineage import ColumnRef
     from analysis.pipeline import mesh_at_rest
 
     dialect_of, target_of = inputs.dialects(args.dialect), inputs.targets(args.target)

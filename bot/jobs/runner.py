@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from github import GithubException
 
 from analysis import errors as _errors
-from analysis.impact.policy import Policy, decide
+from analysis.impact import Policy, decide
 from analysis.report import GitRef, Report
 from bot.jobs.checkout import CheckoutError, GitRepo, new_workspace, repo_url
-from bot.github.checks import build_annotations
+from bot.github import build_annotations
 from bot.config import (CONFIG_FILE, ConfigError, DownstreamEntry, MeshConfig, ProjectEntry, discover_projects,
                         find_changed_projects, merge_config, parse_mesh_config, read_config_file)
 
@@ -80,7 +80,7 @@ def org_defaults(gh, owner: str, notes: list[str] | None = None) -> MeshConfig |
 
 
 def _rate_limited(exc: GithubException) -> bool:
-    from bot.github.client import is_transient
+    from bot.github import is_transient
 
     return is_transient(exc)
 
@@ -89,7 +89,7 @@ def _project_name(root: str, entry: ProjectEntry | DownstreamEntry) -> str:
     if entry.name:
         return entry.name
     try:
-        from analysis.dbt.compile import read_project
+        from analysis.dbt import read_project
 
         return read_project(os.path.join(root, entry.path)).name
     except _errors.INTERRUPTS:
@@ -100,7 +100,7 @@ def _project_name(root: str, entry: ProjectEntry | DownstreamEntry) -> str:
 
 def _upstream_names(project_dir: str) -> set[str]:
     try:
-        from analysis.dbt.compile import read_project
+        from analysis.dbt import read_project
 
         return set(read_project(project_dir).upstream_names)
     except _errors.INTERRUPTS:
@@ -120,7 +120,7 @@ def run_job(*, gh, token: str, pull: PullInfo, web_url: str, work_dir: str | Non
 
 
 def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -> JobResult:
-    from analysis.dbt.sandbox import SandboxConfig, SandboxError
+    from analysis.dbt import SandboxConfig, SandboxError
     from analysis.pipeline import AnalysisRequest, ProjectSpec, analyze
 
     base = GitRef(pull.base_ref, pull.base_sha)

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.lineage.columns import ColumnRef
-from analysis.impact.propagate import World, build_index, reachable_columns
+from analysis.lineage import ColumnRef
+from analysis.impact import World, build_index, reachable_columns
 from analysis.pipeline import ProjectSpec, mesh_at_rest
 from tests import accuracy_helpers as acc
 from tests.paths import ROOT

@@ -58,10 +58,10 @@ def test_runner_helpers_do_not_swallow_it(monkeypatch, tmp_path):
     from bot.jobs import runner
     from bot.config import ProjectEntry
 
-    monkeypatch.setattr("analysis.dbt.compile.read_project", _raise(SoftTimeLimitExceeded()))
+    monkeypatch.setattr("analysis.dbt.read_project", _raise(SoftTimeLimitExceeded()))
     with pytest.raises(SoftTimeLimitExceeded):
         runner._project_name(str(tmp_path), ProjectEntry(path="shop"))
     with pytest.raises(SoftTimeLimitExceeded):
         runner._upstream_names(str(tmp_path))
-    monkeypatch.setattr("analysis.dbt.compile.read_project", _raise(OSError("gone")))
+    monkeypatch.setattr("analysis.dbt.read_project", _raise(OSError("gone")))
     assert runner._project_name(str(tmp_path), ProjectEntry(path="shop")) == "shop"

@@ -38,7 +38,7 @@ def world(standin_github, redis_state, monkeypatch):
         result = staticmethod(lambda kwargs: JobResult([fake_report(head_sha=kwargs["pull"].head_sha)]))
 
     world = World()
-    monkeypatch.setattr("bot.jobs.runner.run_job", fake_run_job)
+    monkeypatch.setattr("bot.jobs.run_job", fake_run_job)
     world.reapers = []  # countdowns of the reapers jobs scheduled (never sent to a real queue here)
     monkeypatch.setattr(tasks.reap_stale_jobs, "apply_async", lambda countdown: world.reapers.append(countdown))
     world.gh, world.pr, world.calls, world.state = gh, pr, calls, redis_state

@@ -1,6 +1,6 @@
 """Propagation of changed columns through a hand-built column graph (no dbt, no sqlglot)."""
 from analysis.lineage.columns import ColumnRef, ModelLineage, Upstream
-from analysis.impact.propagate import World, build_index, impacts_from_hits, propagate, reachable_columns
+from analysis.impact.propagation import World, build_index, impacts_from_hits, propagate, reachable_columns
 from analysis.mesh import build_mesh
 from analysis.dbt.nodes import Node, Project
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from analysis.errors import AnalysisError
-from analysis.pipeline import _catalogs
+from analysis.dbt import read_catalogs
 
 CATALOG = {
     "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/catalog/v1.json"},
@@ -29,14 +29,14 @@ def write(tmp_path, data, name="catalog.json"):
 
 
 def test_only_the_named_projects_nodes_are_taken(tmp_path):
-    got = _catalogs({"shop": write(tmp_path, CATALOG)})
+    got = read_catalogs({"shop": write(tmp_path, CATALOG)})
     assert got == {
         "model.shop.customers": {"customer_id": "NUMBER(38,0)", "lifetime_value": "NUMBER(18,2)"},
         "model.shop.orders.v2": {"id": "NUMBER"},
         "source.shop.raw.orders": {"id": "NUMBER"},
     }
     assert list(got["model.shop.customers"]) == ["customer_id", "lifetime_value"]  # by index
-    assert _catalogs({"finance": write(tmp_path, CATALOG)}) == {"model.finance.revenue": {"total": "FLOAT"}}
+    assert read_catalogs({"finance": write(tmp_path, CATALOG)}) == {"model.finance.revenue": {"total": "FLOAT"}}
 
 
 @pytest.mark.parametrize("data, needle", [
@@ -52,11 +52,11 @@ def test_only_the_named_projects_nodes_are_taken(tmp_path):
 ])
 def test_bad_catalogs_are_clear_errors(tmp_path, data, needle):
     with pytest.raises(AnalysisError) as info:
-        _catalogs({"shop": write(tmp_path, data)})
+        read_catalogs({"shop": write(tmp_path, data)})
     assert needle in str(info.value)
     assert "dbt docs generate" in info.value.hint
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(AnalysisError, match="cannot read catalog"):
-        _catalogs({"shop": str(tmp_path / "nope.json")})
+        read_catalogs({"shop": str(tmp_path / "nope.json")})

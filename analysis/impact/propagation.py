@@ -1,7 +1,7 @@
 """Propagate changed columns through the column graph of the whole mesh.
 
-Seeds are the changed columns of the PR's project (``analysis.impact.diff``) and whole nodes of
-consumers that stop compiling. From each changed column ``X.c`` the walk visits:
+Seeds are the changed columns of the PR's project (:mod:`analysis.impact.diff`) and whole nodes of
+consumers (:mod:`analysis.impact.consumers`). From each changed column ``X.c`` the walk visits:
 
 - every column computed from it (value lineage): ``passthrough``/``renamed`` edges carry a
   removal, rename or retype on (a ``select *`` re-exposes the loss), ``derived`` edges turn
@@ -20,15 +20,13 @@ of a changed model is *not* impacted.
 """
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from analysis.lineage.columns import ColumnRef, ModelLineage, Upstream
-from analysis.lineage.relations import split_relation
+from analysis.lineage import ColumnRef, ModelLineage, Upstream, split_relation
 from analysis.mesh import Mesh
-from analysis.dbt.nodes import IMPACT_RESOURCE_TYPES
+from analysis.dbt import IMPACT_RESOURCE_TYPES
 from analysis.report import Impact
 
 BREAKING = frozenset({"removed", "renamed", "retyped"})
@@ -373,16 +371,6 @@ def impacts_from_hits(hits: dict[tuple[str, str], _Hit], mesh: Mesh, fallback: M
         ))
     out.sort(key=lambda i: (-_SEVERITY_RANK[i.severity], i.project, i.node))
     return out
-
-
-_NODE_ID = re.compile(r"\b((?:model|snapshot|seed|analysis)\.[A-Za-z0-9_]+\.[A-Za-z0-9_.]+?)(?=['\"\s),]|$)")
-
-
-def failing_nodes(error: str, project: str, candidates: set[str]) -> set[str]:
-    """Nodes of ``project`` that dbt's error message names (or ``candidates`` when none)."""
-    named = {m.group(1).rstrip(".") for m in _NODE_ID.finditer(error)}
-    own = {n for n in named if n.split(".")[1] == project}
-    return own or candidates
 
 
 def reachable_columns(index: ReaderIndex, start: ColumnRef) -> list[str]:
