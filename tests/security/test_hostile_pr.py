@@ -24,7 +24,7 @@ from analysis.pipeline import AnalysisRequest, ProjectSpec, analyze
 from analysis.report import GitRef, Report
 from bot.demo import _git, commit_change
 from bot.github.checks import check_summary, details_text
-from bot.jobs import worktree
+from bot import worktree
 from bot.render import render_markdown
 
 pytestmark = pytest.mark.dbt
