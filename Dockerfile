@@ -1,7 +1,14 @@
 # One image for both processes of the meshdiff GitHub App:
 #   web:    gunicorn --bind 0.0.0.0:8000 --workers 2 --threads 4 'webhooks.app:create_app()'   (the default)
 #   worker: celery -A bot.tasks worker --loglevel=INFO --concurrency=1
-# Health: GET /healthz on the web container (200 = Redis reachable; lists live workers).
+# Health: GET /healthz on the web container (200 = Redis reachable; lists live workers and whether
+# each can make the sandbox that fences pull-request code in).
+# The worker runs every dbt invocation in a bubblewrap sandbox (user, PID, IPC, UTS and network
+# namespaces). Docker's defaults forbid that; run the worker container with
+#   --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined
+# (or a seccomp profile allowing unshare/setns/mount/umount2/pivot_root), on a host that allows
+# unprivileged user namespaces. See README.md, "Docker" and "Security model". Without them every
+# analysis fails closed, saying so; MESHDIFF_SANDBOX=off runs PR code unsandboxed (unsafe).
 # dbt-core, dbt-duckdb and dbt-loom come with meshdiff; other adapters through a build argument:
 #   docker build --build-arg DBT_ADAPTERS="dbt-snowflake~=1.11.0 dbt-bigquery~=1.11.0" -t meshdiff .
 FROM python:3.11-slim
@@ -15,7 +22,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MESHDIFF_CACHE_DIR=/var/lib/meshdiff/cache
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates tini \
+ && apt-get install -y --no-install-recommends git ca-certificates tini bubblewrap \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
