@@ -135,9 +135,6 @@ def bwrap_argv(fence: Fence, *, bwrap: str, data_fds: tuple[int, int], userns_fd
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             ro(path)
-    for path in python_paths():
-        if not _inside(path, "/usr"):
-            ro(path)
     for path in _ETC_ALWAYS + (_ETC_NETWORK if fence.network else ()):
         if os.path.exists(path):
             ro(path)
@@ -146,6 +143,9 @@ def bwrap_argv(fence: Fence, *, bwrap: str, data_fds: tuple[int, int], userns_fd
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(SMALL_TMPFS), "--perms", "1777", "--tmpfs", "/dev/shm",
              "--remount-ro", "/dev", "--size", str(SMALL_TMPFS), "--perms", "1777", "--tmpfs", "/tmp"]
     made.update({"/proc", "/dev", "/tmp"})
+    for path in python_paths():  # after /tmp's tmpfs: a virtualenv under /tmp (a CI clone) stays visible
+        if not _inside(path, "/usr"):
+            ro(path)
     for path in fence.readonly:
         ro(path)
     parents(fence.writable)
