@@ -303,10 +303,12 @@ class MeshState:
 def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstream: list[ProjectSpec] = (), *,
                  cache_dir: str | None = None, compile_timeout_s: float = 300.0,
                  lineage_timeout_s: float = 10.0, progress: Observer | None = None,
-                 sandbox: SandboxConfig | None = None) -> MeshState:
+                 sandbox: SandboxConfig | None = None, catalogs: dict[str, str] | None = None) -> MeshState:
     """Compile ``project`` and the projects around it as they are, and compute the lineage
-    (each step told to ``progress``, see :mod:`analysis.progress`)."""
+    (each step told to ``progress``, see :mod:`analysis.progress`); ``catalogs``: project name ->
+    path of its ``catalog.json`` (column types from the warehouse), as :class:`AnalysisRequest` has."""
     cache_dir = cache_dir or cache_root()
+    catalog = read_catalogs(catalogs or {})  # a bad file stops here, before any compile
     main = read_project(project.path, project.root)
     ups = [_Unit(s, read_project(s.path, s.root)) for s in upstream]
     warnings: list[str] = []
@@ -322,5 +324,6 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
         results[unit.file.name] = result
         specs[unit.file.name] = unit.spec
     mesh = build_mesh(_load(ProjectLoader(), results, specs))
-    lineage = _lineage(mesh, "mesh", LineageCache(os.path.join(cache_dir, "lineage")), lineage_timeout_s, progress)
+    lineage = _lineage(mesh, "mesh", LineageCache(os.path.join(cache_dir, "lineage")), lineage_timeout_s, progress,
+                       catalog)
     return MeshState(mesh, lineage, warnings)

@@ -24,11 +24,13 @@ def run(args) -> int:
     main = inputs.specs([args.project], dialect_of, target_of)[0]
     downstream = inputs.specs(args.downstream, dialect_of, target_of)
     upstream = inputs.specs(args.upstream, dialect_of, target_of)
+    catalogs = inputs.catalog_files(args.catalog, [s.name for s in [main, *downstream, *upstream]])
     cache_dir = inputs.cache_dir(args.cache_dir)
     sandbox = inputs.sandbox(args.sandbox)
     with observer(args.quiet) as progress:
         state = mesh_at_rest(main, downstream, upstream, cache_dir=cache_dir, compile_timeout_s=args.compile_timeout,
-                             lineage_timeout_s=args.lineage_timeout, progress=progress, sandbox=sandbox)
+                             lineage_timeout_s=args.lineage_timeout, progress=progress, sandbox=sandbox,
+                             catalogs=catalogs)
     for warning in state.warnings:
         print(f"meshdiff: {warning}", file=sys.stderr)
     index = build_index([World(state.mesh, state.lineage.models, state.lineage.schemas, state.lineage.readers)])

@@ -124,17 +124,17 @@ def build() -> argparse.ArgumentParser:
     _mesh_flags(a)
     a.add_argument("--mesh", metavar="FILE",
                    help="a .meshdiff.yml listing the projects instead; paths are relative to the file")
-    a.add_argument("--catalog", action="append", default=[], metavar="PROJECT=FILE",
-                   help="the catalog.json of `dbt docs generate` for PROJECT: real column types (repeatable)")
+    _catalog_flag(a)
     _common(a, html=True)
 
     lin = command("lineage", "column lineage of a mesh as it is on disk",
-                  "meshdiff lineage --project DIR [--column UNIQUE_ID.COLUMN ...] [options]")
+                  "meshdiff lineage --project DIR [--column UNIQUE_ID.COLUMN ...] [--catalog PROJECT=FILE ...] [options]")
     lin.add_argument("--project", required=True, metavar="DIR", help="dbt project directory")
     _mesh_flags(lin)
     lin.add_argument("--column", action="append", default=[], type=column, metavar="UNIQUE_ID.COLUMN",
                      help="the columns it reaches, for a column such as model.shop.orders.v2.amount "
                           "(repeatable; default: the lineage of every model)")
+    _catalog_flag(lin)
     _common(lin)
 
     d = command("demo", "run the analysis on the bundled example mesh with a breaking change")
@@ -160,6 +160,11 @@ def _mesh_flags(p: argparse.ArgumentParser) -> None:
                    help="a dbt project that consumes the changed one, used as it is on disk (repeatable)")
     p.add_argument("--upstream", action="append", default=[], metavar="DIR",
                    help="a dbt project the changed one reads through dbt-loom (repeatable)")
+
+
+def _catalog_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", action="append", default=[], metavar="PROJECT=FILE",
+                   help="the catalog.json of `dbt docs generate` for PROJECT: real column types (repeatable)")
 
 
 def _output_flags(p: argparse.ArgumentParser, *, output: bool = True, html: bool = False) -> None:

@@ -189,6 +189,43 @@ def test_analyze_passes_the_lineage_timeout(mesh_repo, monkeypatch):
     assert seen == [42.0, 10.0]
 
 
+def test_lineage_takes_a_catalog(mesh_repo, meshdiff_cache, tmp_path):
+    """``meshdiff lineage --catalog``: the catalog's column list and types replace the inferred ones
+    (here a column only the warehouse knows becomes a column of the mesh that ``--column`` can name)."""
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"nodes": {"model.shop.customers": {"columns": {
+        "customer_id": {"name": "CUSTOMER_ID", "type": "BIGINT", "index": 1},
+        "lifetime_value": {"name": "LIFETIME_VALUE", "type": "DECIMAL(18,2)", "index": 2},
+        "warehouse_only": {"name": "WAREHOUSE_ONLY", "type": "VARCHAR", "index": 3}}}}, "sources": {}}))
+    column = ["--column", "model.shop.customers.warehouse_only", "--format", "json"]
+    without = meshdiff("lineage", "--project", f"{mesh_repo}/shop", *column, cache=meshdiff_cache)
+    no_traceback(without)
+    assert without.returncode == 2 and "has no column 'warehouse_only'" in without.stderr
+    proc = meshdiff("lineage", "--project", f"{mesh_repo}/shop", *column, "--catalog", f"shop={catalog}",
+                    cache=meshdiff_cache)
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"model.shop.customers.warehouse_only": []}
+
+
+def test_lineage_passes_the_catalogs(mesh_repo, monkeypatch, tmp_path):
+    import analysis.pipeline
+    from bot.cli import main
+
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"nodes": {"model.shop.customers": {"columns": {
+        "customer_id": {"name": "customer_id", "type": "BIGINT", "index": 1}}}}, "sources": {}}))
+    seen = []
+
+    def fake(*args, **kwargs):
+        seen.append(kwargs.get("catalogs"))
+        raise analysis.pipeline.AnalysisError("stop here")
+
+    monkeypatch.setattr(analysis.pipeline, "mesh_at_rest", fake)
+    assert main(["lineage", "--project", f"{mesh_repo}/shop", "--catalog", f"shop={catalog}"]) == 2
+    assert seen == [{"shop": str(catalog)}]
+
+
 def test_demo_prints_the_blocking_report_and_exits_0(meshdiff_cache):
     # the demo's edits are the rename-public-column scenario's: the session cache has its compiles
     proc = meshdiff("demo", cache=meshdiff_cache)

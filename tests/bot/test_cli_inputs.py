@@ -116,6 +116,12 @@ CASES = [
     ("lineage-column", "lineage --project {repo}/shop --column amount", None, ["'amount' is not <unique_id>.<column>"]),
     ("lineage-timeout", "lineage --project {repo}/shop --compile-timeout soon", None, ["'soon' is not a positive"]),
     ("lineage-output", "lineage --project {repo}/shop --output {tmp}/no/such.json", None, ["does not exist"]),
+    ("lineage-catalog-missing", "lineage --project {repo}/shop --catalog shop={tmp}/nope.json", None,
+     ["cannot read catalog"]),
+    ("lineage-catalog-other-project", "lineage --project {repo}/shop --catalog finance={tmp}/nope.json", None,
+     ["no project named 'finance' is analysed", "one of: shop"]),
+    ("lineage-catalog-not-a-catalog", "lineage --project {repo}/shop --catalog shop={repo}/catalog.json",
+     replace_file("catalog.json", b"[1, 2]"), ["(--catalog shop) is not a dbt catalog", "dbt docs generate"]),
     ("lineage-project-latin1", "lineage --project {repo}/shop", prepend("shop/dbt_project.yml", LATIN1, "latin-1"),
      ["is not UTF-8 text"]),
     # -- demo
