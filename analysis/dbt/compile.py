@@ -14,19 +14,27 @@ One compile, in a fresh temporary folder (:class:`~analysis.dbt.invoke.Folders`)
    read without following links, within a size cap, parsed, and must be the manifest of the
    project compiled; the trusted process then writes the cache entry (manifest, status, snapshot).
 
-Results are cached by content: the key covers the project's files, the keys of the upstream
-compiles it reads, the local dbt-loom manifests it reads, the dbt/adapter/loom versions, the
-target, whether the run was sandboxed and this module's version. An unchanged project is never
-compiled twice. A compile never raises for a dbt failure: the result carries ``ok=False`` and
-dbt's error text.
+Results are cached by content: the key covers the project's files, the *interfaces* of the
+upstream compiles it reads (:mod:`analysis.dbt.interface`: what dbt-loom injects; a consumer
+compiled against a base whose interface the PR leaves as it is, is the same compile for the
+head), the local dbt-loom manifests it reads, the dbt/adapter/loom versions, the target,
+whether the run was sandboxed and this module's version. An unchanged project is never
+compiled twice, not even by two threads or processes at once: a compile holds its cache
+slot's lock while dbt runs, and the others wait for its result. A cache slot is published
+whole (a folder renamed into place), so a reader never sees half of one. A compile never
+raises for a dbt failure: the result carries ``ok=False`` and dbt's error text.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -35,6 +43,7 @@ import yaml
 from analysis.dbt import deps, loom
 from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
+from analysis.dbt.interface import interface_digest
 from analysis.dbt.invoke import Folders, dbt_env, dbt_error_text, failure_text, run_dbt
 from analysis.dbt.paths import OutputError, read_output
 # re-exported: callers read projects and targets through this module
@@ -43,7 +52,7 @@ from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
 from analysis.errors import AnalysisError
 from analysis.store import touch
 
-COMPILE_VERSION = "2"
+COMPILE_VERSION = "3"  # 3: upstream compiles keyed by their interface
 _SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}
 #: largest manifest.json meshdiff accepts from a compile (MESHDIFF_MAX_MANIFEST_MB)
 MAX_MANIFEST_MB = 1024
@@ -66,11 +75,19 @@ class CompileResult:
     warnings: list[str] = field(default_factory=list)
     #: the checked, parsed manifest of a fresh compile (until it is cached and snapshotted)
     manifest: dict | None = field(default=None, repr=False, compare=False)
+    #: :func:`~analysis.dbt.interface.interface_digest` of the manifest (what consumers' compiles see)
+    interface: str | None = None
+
+    @property
+    def upstream_key(self) -> str:
+        """What a consumer's compile key holds of this compile: its interface (else its key)."""
+        return self.interface or self.key
 
 
 def content_key(project: DbtProjectFile, upstream_keys: dict[str, str], extra: str = "") -> str:
-    """Content hash of a compile: project files + upstream compile keys + tool versions, and the
-    local dbt-loom manifests the compile reads (projects outside the mesh)."""
+    """Content hash of a compile: project files + upstream keys (:attr:`CompileResult.upstream_key`:
+    their interfaces) + tool versions, and the local dbt-loom manifests the compile reads
+    (projects outside the mesh)."""
     digest = hashlib.sha256()
     digest.update(f"meshdiff-compile-{COMPILE_VERSION}\n{_tool_versions()}\n{extra}\n".encode())
     for name in sorted(upstream_keys):
@@ -159,29 +176,75 @@ def compile_project(
     except _sandbox.SandboxError as exc:  # required, and this host cannot make it: compile nothing
         return CompileResult(project.name, project.path, "", None, False, error=str(exc), warnings=plan.warnings)
     extra = (f"target {target}\n" if target != DEFAULT_TARGET else "") + ("" if sandboxed else "unsandboxed\n")
-    key = content_key(project, {n: r.key for n, r in upstream.items()}, extra=extra)
+    key = content_key(project, {n: r.upstream_key for n, r in upstream.items()}, extra=extra)
     if plan.absent:  # not cached: the file may exist on the next run
         return CompileResult(project.name, project.path, key, None, False, error=loom.absent_text(project, plan.absent),
                              warnings=plan.warnings)
     slot = os.path.join(cache_dir, "compile", key[:2], key)
     cached = _read_cached(project, slot, key)
-    if cached is not None:
-        cached.warnings = plan.warnings
-        return cached
+    if cached is None:
+        with slot_lock(slot):  # one compile per key at a time; the others then read its result
+            cached = _read_cached(project, slot, key)
+            if cached is None:
+                with _DBT_SLOTS:  # dbt processes at once, in this process: one per core
+                    return _compile_into(slot, project, upstream, key, timeout_s, target, config, sandboxed,
+                                         cache_dir, plan.warnings)
+    cached.warnings = plan.warnings
+    return cached
+
+
+def _compile_into(slot: str, project: DbtProjectFile, upstream: dict[str, CompileResult], key: str,
+                  timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool, cache_dir: str,
+                  warnings: list[str]) -> CompileResult:
     work = tempfile.mkdtemp(prefix=f"meshdiff-{project.name}-")
     try:
         result = _run_compile(project, upstream, Folders(work).make(), key, timeout_s, target, config, sandboxed,
                               cache_dir)
+        if result.ok and result.manifest is not None:
+            result.interface = interface_digest(result.manifest)
         _store(slot, result)
         stored = _read_cached(project, slot, key)
         if stored is None:  # pragma: no cover - the cache folder is not writable
             return result
-        stored.cached, stored.log, stored.warnings = False, result.log, plan.warnings
+        stored.cached, stored.log, stored.warnings = False, result.log, warnings
         if stored.ok and result.manifest is not None:
             _snapshot(stored, result.manifest)
         return stored
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def compile_slots() -> int:
+    """dbt compiles run at once by one process: ``MESHDIFF_COMPILE_SLOTS``, default the number of cores."""
+    raw = os.environ.get("MESHDIFF_COMPILE_SLOTS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else max(1, os.cpu_count() or 1)
+
+
+_DBT_SLOTS = threading.BoundedSemaphore(compile_slots())
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def slot_lock(slot: str):
+    """Hold the compile of cache slot ``slot``: one thread of this process (a lock per slot) and
+    one process on this cache folder (``flock`` on ``<slot>.lock``; where the file system has no
+    locks, threads are still kept apart). Waiting is bounded by the holder's own time limit."""
+    with _locks_guard:
+        lock = _locks.setdefault(slot, threading.Lock())
+    with lock:
+        handle = None
+        try:
+            os.makedirs(os.path.dirname(slot), exist_ok=True)
+            handle = open(slot + ".lock", "a+b")  # noqa: SIM115 - held for the block
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            pass  # no locks on this file system (or no cache folder): compiles may overlap, results stay whole
+        try:
+            yield
+        finally:
+            if handle is not None:
+                handle.close()  # releases the flock
 
 
 def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], folders: Folders, key: str,
@@ -306,6 +369,7 @@ def _read_cached(project: DbtProjectFile, slot: str, key: str) -> CompileResult 
     touch(status_file)  # used now: the cache trims what was used longest ago
     manifest = os.path.join(slot, "manifest.json")
     ok = bool(status.get("ok")) and os.path.isfile(manifest)
+    interface = status.get("interface") if ok else None
     return CompileResult(
         project=project.name,
         project_dir=project.path,
@@ -315,17 +379,39 @@ def _read_cached(project: DbtProjectFile, slot: str, key: str) -> CompileResult 
         error=status.get("error", ""),
         seconds=float(status.get("seconds", 0.0)),
         cached=True,
+        interface=interface if isinstance(interface, str) else None,
     )
 
 
 def _store(slot: str, result: CompileResult) -> None:
-    tmp = slot + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    if result.ok and result.manifest_path:
-        shutil.copyfile(result.manifest_path, os.path.join(tmp, "manifest.json"))
-    with open(os.path.join(tmp, "status.json"), "w", encoding="utf-8") as handle:
-        json.dump({"ok": result.ok, "error": result.error, "seconds": result.seconds}, handle)
-    shutil.rmtree(slot, ignore_errors=True)
-    os.makedirs(os.path.dirname(slot), exist_ok=True)
-    os.replace(tmp, slot)
+    """Publish ``result`` as cache slot ``slot``: written in a private folder, then renamed into
+    place (a reader sees the whole slot or none); a slot another writer published first stays."""
+    parent = os.path.dirname(slot)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=os.path.basename(slot) + ".tmp-")
+    try:
+        if result.ok and result.manifest_path:
+            shutil.copyfile(result.manifest_path, os.path.join(tmp, "manifest.json"))
+        with open(os.path.join(tmp, "status.json"), "w", encoding="utf-8") as handle:
+            json.dump({"ok": result.ok, "error": result.error, "seconds": result.seconds,
+                       "interface": result.interface}, handle)
+        if os.path.isdir(slot) and not os.path.isfile(os.path.join(slot, "status.json")):
+            _discard(slot)  # a broken slot (no status): replaced
+        try:
+            os.rename(tmp, slot)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise  # anything else than "another writer was first"
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _discard(folder: str) -> None:
+    """Remove ``folder`` without a moment where it is half there: renamed aside first."""
+    aside = tempfile.mkdtemp(dir=os.path.dirname(folder), prefix=".discard-")
+    try:
+        os.rename(folder, os.path.join(aside, "old"))
+    except OSError:
+        pass
+    shutil.rmtree(aside, ignore_errors=True)

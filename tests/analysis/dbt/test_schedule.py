@@ -1,0 +1,146 @@
+"""Compiles as a graph (analysis.dbt.schedule) and one compile per cache key (analysis.dbt.compile):
+independent jobs run at the same time, a job sees what it runs after, an error stops what waits
+for it, and two compiles of one key (threads or processes) run dbt once. No dbt runs here: the
+function that runs it is replaced."""
+import json
+import multiprocessing
+import os
+import threading
+
+import pytest
+
+from analysis.dbt import compile as dbt
+from analysis.dbt.sandbox import SandboxConfig
+from analysis.dbt.schedule import Job, run_graph
+from tests.paths import ROOT
+
+EXAMPLES = os.path.join(ROOT, "examples")
+
+WAIT = 300  # only a bound against a hang: a busy machine is slower, never wrong
+
+
+def test_independent_jobs_run_at_the_same_time_and_dependents_see_their_results():
+    both = threading.Barrier(2, timeout=WAIT)  # broken (an error) unless both jobs wait at once
+
+    def meet(name):
+        def run(done):
+            both.wait()
+            return name
+        return run
+
+    results = run_graph({
+        "base": Job(meet("base")),
+        "head": Job(meet("head")),
+        "down": Job(lambda done: sorted(done.items()), after=("base", "head")),
+    })
+    assert results == {"base": "base", "head": "head", "down": [("base", "base"), ("head", "head")]}
+
+
+def test_an_error_stops_the_jobs_that_wait_for_it():
+    ran = []
+
+    def fail(done):
+        raise RuntimeError("head does not compile")
+
+    with pytest.raises(RuntimeError, match="head does not compile"):
+        run_graph({"head": Job(fail), "base": Job(lambda d: ran.append("base")),
+                   "down": Job(lambda d: ran.append("down"), after=("head",))})
+    assert ran == ["base"]
+
+
+def test_a_job_must_follow_what_it_runs_after():
+    with pytest.raises(ValueError, match="not listed before it"):
+        run_graph({"down": Job(lambda d: 1, after=("head",)), "head": Job(lambda d: 2)})
+
+
+def fake_compile(calls: list, gate: threading.Event | None = None):
+    """A stand-in for dbt: writes a manifest of ``project`` and counts the runs."""
+    def run(project, upstream, folders, key, *args):
+        calls.append(project.name)
+        if gate is not None:
+            gate.wait(WAIT)
+        manifest = {"metadata": {"project_name": project.name}, "nodes": {}}
+        path = os.path.join(folders.out, "accepted-manifest.json")
+        with open(path, "w") as handle:
+            json.dump(manifest, handle)
+        return dbt.CompileResult(project.name, project.path, key, path, True, manifest=manifest)
+    return run
+
+
+def test_two_threads_compiling_one_key_run_dbt_once(tmp_path, monkeypatch):
+    calls, gate = [], threading.Event()
+    monkeypatch.setattr(dbt, "_run_compile", fake_compile(calls, gate))
+    monkeypatch.setattr(dbt, "_snapshot", lambda *a: None)
+    project = dbt.read_project(os.path.join(EXAMPLES, "shop"))
+    off = SandboxConfig(policy="off")
+    results = []
+
+    def one():
+        results.append(dbt.compile_project(project, {}, cache_dir=str(tmp_path), sandbox=off))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    while not calls:  # the first is in dbt; the second waits for its slot
+        threading.Event().wait(0.01)
+    gate.set()
+    for t in threads:
+        t.join(WAIT)
+    assert calls == ["shop"]
+    assert sorted(r.cached for r in results) == [False, True]
+    assert results[0].manifest_path == results[1].manifest_path and results[0].ok
+    assert results[0].interface == results[1].interface and results[0].interface.startswith("interface:")
+
+
+def _compile_in_process(cache: str, ready, counter, arrived, out) -> None:
+    from analysis.dbt import compile as module
+
+    def run(project, upstream, folders, key, *args):
+        with counter.get_lock():
+            counter.value += 1
+        ready.wait(WAIT)
+        return fake_compile([])(project, upstream, folders, key)
+
+    module._run_compile = run
+    module._snapshot = lambda *a: None
+    project = module.read_project(os.path.join(EXAMPLES, "shop"))
+    with arrived.get_lock():
+        arrived.value += 1
+    out.put(module.compile_project(project, {}, cache_dir=cache, sandbox=SandboxConfig(policy="off")).manifest_path)
+
+
+def test_two_processes_compiling_one_key_run_dbt_once(tmp_path):
+    spawn = multiprocessing.get_context("spawn")
+    ready, counter, arrived, out = spawn.Event(), spawn.Value("i", 0), spawn.Value("i", 0), spawn.Queue()
+    procs = [spawn.Process(target=_compile_in_process, args=(str(tmp_path), ready, counter, arrived, out))
+             for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in range(WAIT * 20):
+            if counter.value and arrived.value == 2:  # one in "dbt", the other on its way to the slot
+                break
+            threading.Event().wait(0.05)
+        threading.Event().wait(1.0)  # the other process is at the slot's lock by now, or soon is: one run either way
+        ready.set()
+        paths = [out.get(timeout=WAIT) for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(WAIT)
+            if proc.is_alive():
+                proc.kill()
+    assert counter.value == 1
+    assert paths[0] == paths[1] and os.path.isfile(paths[0])
+
+
+def test_a_slot_is_published_whole_and_a_broken_one_replaced(tmp_path):
+    slot = str(tmp_path / "compile" / "ab" / "abcd")
+    os.makedirs(slot)  # a slot left without its status by a crash
+    (tmp_path / "m.json").write_text("{}")
+    result = dbt.CompileResult("shop", "/x", "abcd", str(tmp_path / "m.json"), True, interface="interface:1")
+    dbt._store(slot, result)
+    assert json.loads(open(os.path.join(slot, "status.json")).read())["interface"] == "interface:1"
+    other = dbt.CompileResult("shop", "/x", "abcd", str(tmp_path / "m.json"), True, interface="interface:2")
+    dbt._store(slot, other)  # another writer was first: its slot stays as it is
+    assert json.loads(open(os.path.join(slot, "status.json")).read())["interface"] == "interface:1"
+    assert sorted(os.listdir(os.path.dirname(slot))) == ["abcd"]  # no temporary folder left
