@@ -25,8 +25,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from analysis.dbt import (CompileResult, DbtProjectFile, Project, ProjectLoader, SandboxConfig, compile_project,
-                          read_catalogs, read_project)
+from analysis.dbt import (CompileResult, DbtProjectFile, Job, Project, ProjectLoader, SandboxConfig, Worlds,
+                          compile_project, compile_worlds, read_catalogs, read_project, run_graph, serialized)
 from analysis.errors import AnalysisError
 from analysis.impact import (Policy, ProjectDiff, World, add_reader_reasons, broken_consumers, build_index, decide,
                              diff_project, impact_edges, impacts_from_hits, lineage_warnings, propagate,
@@ -158,56 +158,34 @@ def _readers(changed: DbtProjectFile, upstream: list[_Unit], downstream: list[_U
 
 
 # -- 2. compile -------------------------------------------------------------------------------
-@dataclass
-class _Worlds:
-    #: project -> its compile against the base ("the world before") and the head ("after")
-    base: dict[str, CompileResult]
-    head: dict[str, CompileResult]
-    #: downstream project -> dbt's error, when it compiles at the base but no longer at the head
-    head_failures: dict[str, str]
-
-
 def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_dir: str,
-             sandbox: SandboxConfig) -> _Worlds:
-    def run(unit_file: DbtProjectFile, deps: dict, spec: ProjectSpec = req.changed, *, side: str) -> CompileResult:
-        return _compile_one(unit_file, deps, spec, side, cache_dir, req.compile_timeout_s, req.progress, sandbox,
-                            report.warnings)
+             sandbox: SandboxConfig) -> Worlds:
+    """Every compile of the analysis as a graph on both cores (:mod:`analysis.dbt.schedule`): the
+    changed project's base and head side by side, each downstream project against each world as
+    soon as the compiles it reads are done (against the head: the base compile itself when the
+    changed project's interface is the same, :mod:`analysis.dbt.interface`)."""
+    specs = {u.file.name: u.spec for u in [*projects.upstream, *projects.downstream]}
+    specs[projects.changed.name] = req.changed
+    progress = serialized(req.progress)
+    told: dict[tuple[str, str], list[str]] = {}
 
-    head_file, base_file = projects.changed, projects.base
-    up_results: dict[str, CompileResult] = {}
-    for unit in projects.upstream:
-        result = run(unit.file, dict(up_results), unit.spec, side="as is")
-        if not result.ok:
-            raise AnalysisError(f"upstream project {unit.file.name} ({unit.file.path}) does not compile",
-                                detail=result.error, hint="fix it or leave it out of --upstream")
-        up_results[unit.file.name] = result
-    head_result = run(head_file, dict(up_results), side=f"head ({req.head.ref})")
-    if not head_result.ok:
-        raise AnalysisError(f"{head_file.name} does not compile at {req.head.ref} ({head_file.path})",
-                            detail=head_result.error,
-                            hint="fix the error above; a project that does not compile cannot be analysed")
-    base_result = run(base_file, dict(up_results), side=f"base ({req.base.ref})") if base_file else None
-    if base_file and not base_result.ok:
-        raise AnalysisError(f"{head_file.name} does not compile at {req.base.ref}",
-                            detail=base_result.error, hint="the base must compile to compare against it")
-    worlds = _Worlds(base={**up_results, **({head_file.name: base_result} if base_result else {})},
-                     head={**up_results, head_file.name: head_result}, head_failures={})
-    for unit in projects.downstream:
-        name = unit.file.name
-        before = run(unit.file, dict(worlds.base), unit.spec, side="against base") if base_result else None
-        after = run(unit.file, dict(worlds.head), unit.spec, side="against head")
-        if before is not None and not before.ok:
-            report.errors.append(
-                f"{name} does not compile against {head_file.name}@{req.base.ref} (before this change), "
-                f"so its impact cannot be analysed:\n{before.error}\n→ fix {name} on its own branch first"
-            )
-            continue
-        worlds.base[name] = before or after
-        if after.ok:
-            worlds.head[name] = after
-        else:
-            worlds.head_failures[name] = after.error
-            worlds.head[name] = before  # keep its graph: it is what breaks
+    def run(unit_file: DbtProjectFile, deps: dict, side: str) -> CompileResult:
+        told[(unit_file.name, side)] = found = []
+        return _compile_one(unit_file, deps, specs[unit_file.name], side, cache_dir, req.compile_timeout_s, progress,
+                            sandbox, found)
+
+    changed = projects.changed.name
+    try:
+        worlds = compile_worlds(projects.changed, projects.base, [u.file for u in projects.upstream],
+                                [u.file for u in projects.downstream], run, base_ref=req.base.ref,
+                                head_ref=req.head.ref)
+    finally:  # what the compiles left out, once each, in the order of the mesh
+        order = [(u.file.name, "as is") for u in projects.upstream] + [
+            (changed, f"head ({req.head.ref})"), (changed, f"base ({req.base.ref})")] + [
+            (u.file.name, side) for u in projects.downstream for side in ("against base", "against head")]
+        for key in order:
+            report.warnings.extend(w for w in told.get(key, ()) if w not in report.warnings)
+    report.errors.extend(worlds.errors)
     return worlds
 
 
@@ -225,7 +203,7 @@ def _compile_one(project: DbtProjectFile, deps: dict, spec: ProjectSpec, side: s
 
 
 # -- 3. meshes --------------------------------------------------------------------------------
-def _meshes(req: AnalysisRequest, projects: _Projects, worlds: _Worlds) -> tuple[Mesh, Mesh]:
+def _meshes(req: AnalysisRequest, projects: _Projects, worlds: Worlds) -> tuple[Mesh, Mesh]:
     """The base and the head world's meshes (the head shares the base's graph when equal)."""
     specs = {u.file.name: u.spec for u in [*projects.upstream, *projects.downstream]}
     specs[projects.changed.name] = req.changed
@@ -313,16 +291,29 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
     ups = [_Unit(s, read_project(s.path, s.root)) for s in upstream]
     warnings: list[str] = []
     downs = _readers(main, ups, [_Unit(s, read_project(s.path, s.root)) for s in downstream], warnings)
-    results: dict[str, CompileResult] = {}
-    specs = {main.name: project}
-    for unit in [*ups, _Unit(project, main), *downs]:
-        result = _compile_one(unit.file, dict(results), unit.spec, "as is", cache_dir, compile_timeout_s, progress,
-                              sandbox, warnings)
-        if not result.ok:
-            raise AnalysisError(f"{unit.file.name} does not compile ({unit.file.path})", detail=result.error,
-                                hint="fix the error above and run again")
-        results[unit.file.name] = result
-        specs[unit.file.name] = unit.spec
+    units = [*ups, _Unit(project, main), *downs]
+    specs = {u.file.name: u.spec for u in units}
+    told: dict[str, list[str]] = {u.file.name: [] for u in units}
+    serial = serialized(progress)
+
+    def compile_unit(unit: _Unit, names: list[str]) -> Job:
+        def run(done) -> CompileResult:
+            result = _compile_one(unit.file, {n: done[n] for n in names}, unit.spec, "as is", cache_dir,
+                                  compile_timeout_s, serial, sandbox, told[unit.file.name])
+            if not result.ok:
+                raise AnalysisError(f"{unit.file.name} does not compile ({unit.file.path})", detail=result.error,
+                                    hint="fix the error above and run again")
+            return result
+        return Job(run, tuple(names))
+
+    jobs: dict[str, Job] = {}
+    for unit in units:  # each compile once those it reads are done (analysis.dbt.schedule)
+        jobs[unit.file.name] = compile_unit(unit, [n for n in unit.file.upstream_names if n in jobs])
+    try:
+        results: dict[str, CompileResult] = run_graph(jobs)
+    finally:
+        for found in told.values():
+            warnings.extend(w for w in found if w not in warnings)
     mesh = build_mesh(_load(ProjectLoader(), results, specs))
     lineage = _lineage(mesh, "mesh", LineageCache(os.path.join(cache_dir, "lineage")), lineage_timeout_s, progress,
                        catalog)

@@ -16,18 +16,24 @@ is parsed once). Also the column types of a ``catalog.json`` (``--catalog``).
   tests with the columns they read; ``scd``: a snapshot's meta columns);
 - ``snapshot``: the compact copy of a parsed manifest (:class:`ProjectLoader`);
 - ``nodes``: the plain data of a project's nodes;
-- ``catalog``: ``catalog.json`` -> column types by node (:func:`read_catalogs`).
+- ``catalog``: ``catalog.json`` -> column types by node (:func:`read_catalogs`);
+- ``interface``: what dbt-loom shows a consumer of a manifest (:func:`interface_digest`: the
+  compile key of a consumer holds it, so an unchanged interface reuses the consumer's compile);
+- ``schedule``: the compiles of an analysis as a graph on both cores (:func:`compile_worlds`,
+  :func:`run_graph`).
 """
 from analysis.exports import public_names
 
 __all__, __getattr__, __dir__ = public_names(__name__, {
     "catalog": ["read_catalogs"],
     "compile": ["CompileResult", "compile_project"],
+    "interface": ["interface_digest"],
     "manifest": ["load_manifest", "parse_manifest"],
     "nodes": ["DeclaredColumn", "IMPACT_RESOURCE_TYPES", "Node", "Project", "SQL_RESOURCE_TYPES",
               "dialect_for_adapter"],
     "profile": ["TARGET_RE", "check_target"],
     "project": ["DbtProjectFile", "read_project"],
     "sandbox": ["SandboxConfig", "SandboxError", "probe"],
+    "schedule": ["Job", "Worlds", "compile_worlds", "run_graph", "serialized"],
     "snapshot": ["ProjectLoader", "snapshot_path"],
 })

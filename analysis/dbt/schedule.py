@@ -17,10 +17,12 @@ slot and reads its result.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from analysis.errors import AnalysisError
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,135 @@ def serialized(observer: Callable | None) -> Callable | None:
             observer(event)
 
     return call
+
+
+# -- the compiles of an analysis ----------------------------------------------------------------
+
+@dataclass
+class Worlds:
+    """Every compile of an analysis: the world before the PR and the world after it."""
+
+    #: project -> its compile in the world before (upstream, base of the changed project, downstream)
+    base: dict[str, Any]
+    #: project -> its compile in the world after (a downstream project that stops compiling: its base)
+    head: dict[str, Any]
+    #: downstream project -> dbt's error, when it compiles against the base but not against the head
+    head_failures: dict[str, str] = field(default_factory=dict)
+    #: messages of downstream projects that do not compile even against the base (left out)
+    errors: list[str] = field(default_factory=list)
+
+
+#: ``compile_one(project file, {upstream name: result}, side label) -> CompileResult``
+CompileOne = Callable[[Any, dict, str], Any]
+
+
+def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, compile_one: CompileOne, *,
+                   base_ref: str, head_ref: str) -> Worlds:
+    """Compile the mesh of an analysis as a graph (see the module docstring).
+
+    ``changed``/``base``: the changed project's file at head and at base (``None``: not a dbt
+    project at base); ``upstream``: project files it reads, in dependency order (each compiled
+    once, as is); ``downstream``: the projects that read it, in dependency order. Each compile
+    is given the compiles of the projects its dbt-loom config names, from its own world.
+    Raises :class:`AnalysisError` when an upstream project, the head, or the base of the changed
+    project does not compile."""
+    name = changed.name
+    ups = {u.name for u in upstream}
+    downs = {d.name for d in downstream}
+    jobs: dict[Hashable, Job] = {}
+
+    def world_key(world: str, project: str) -> Hashable:
+        return ("up", project) if project in ups else (world, project)
+
+    def reads(project_file, seen: set[str]) -> list[str]:
+        return [n for n in project_file.upstream_names if n in seen]
+
+    def view(world: str, project: str, done: Mapping) -> Any:
+        """``project``'s compile in ``world`` (``None``: it is not part of that world)."""
+        if project in ups:
+            return done[("up", project)]
+        if world == "base" and base is None and project == name:
+            return None
+        found = done.get((world, project))
+        if world == "head" and project in downs:
+            before = done.get(("base", project)) if base is not None else None
+            if before is not None and not before.ok:
+                return None  # not in either world
+            if found is None or not found.ok:
+                return before
+        if world == "base" and found is not None and not found.ok:
+            return None
+        return found
+
+    seen: set[str] = set()
+    for unit in upstream:
+        names = reads(unit, seen)
+
+        def up(done, unit=unit, names=names):
+            result = compile_one(unit, {n: done[("up", n)] for n in names}, "as is")
+            if not result.ok:
+                raise AnalysisError(f"upstream project {unit.name} ({unit.path}) does not compile",
+                                    detail=result.error, hint="fix it or leave it out of --upstream")
+            return result
+
+        jobs[("up", unit.name)] = Job(up, tuple(("up", n) for n in names))
+        seen.add(unit.name)
+    names = reads(changed, seen)
+    after_ups = tuple(("up", n) for n in names)
+
+    def head_job(done, names=names):
+        result = compile_one(changed, {n: done[("up", n)] for n in names}, f"head ({head_ref})")
+        if not result.ok:
+            raise AnalysisError(f"{name} does not compile at {head_ref} ({changed.path})", detail=result.error,
+                                hint="fix the error above; a project that does not compile cannot be analysed")
+        return result
+
+    def base_job(done, names=names):
+        result = compile_one(base, {n: done[("up", n)] for n in names}, f"base ({base_ref})")
+        if not result.ok:
+            raise AnalysisError(f"{name} does not compile at {base_ref}", detail=result.error,
+                                hint="the base must compile to compare against it")
+        return result
+
+    jobs[("head", name)] = Job(head_job, after_ups)
+    if base is not None:
+        jobs[("base", name)] = Job(base_job, after_ups)
+    seen.add(name)
+    for unit in downstream:
+        names = reads(unit, seen)
+        deps_base = tuple(world_key("base", n) for n in names if n in ups or n in downs or base is not None)
+        deps_head = tuple(dict.fromkeys([world_key("head", n) for n in names]
+                                        + [("base", n) for n in names if n in downs and base is not None]))
+
+        def side(world: str, label: str, unit=unit, names=names):
+            def run(done):
+                given = {n: r for n in names if (r := view(world, n, done)) is not None}
+                return compile_one(unit, given, label)
+            return run
+
+        if base is not None:
+            jobs[("base", unit.name)] = Job(side("base", "against base"), deps_base)
+        jobs[("head", unit.name)] = Job(side("head", "against head"), deps_head)
+        seen.add(unit.name)
+
+    done = run_graph(jobs)
+    worlds = Worlds(base={n: done[("up", n)] for n in ups}, head={n: done[("up", n)] for n in ups})
+    if base is not None:
+        worlds.base[name] = done[("base", name)]
+    worlds.head[name] = done[("head", name)]
+    for unit in downstream:
+        d = unit.name
+        before = done.get(("base", d))
+        after = done[("head", d)]
+        if before is not None and not before.ok:
+            worlds.errors.append(
+                f"{d} does not compile against {name}@{base_ref} (before this change), so its impact cannot be "
+                f"analysed:\n{before.error}\n→ fix {d} on its own branch first")
+            continue
+        worlds.base[d] = before or after
+        if after.ok:
+            worlds.head[d] = after
+        else:
+            worlds.head_failures[d] = after.error
+            worlds.head[d] = before  # keep its graph: it is what breaks
+    return worlds

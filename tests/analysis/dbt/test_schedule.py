@@ -144,3 +144,79 @@ def test_a_slot_is_published_whole_and_a_broken_one_replaced(tmp_path):
     dbt._store(slot, other)  # another writer was first: its slot stays as it is
     assert json.loads(open(os.path.join(slot, "status.json")).read())["interface"] == "interface:1"
     assert sorted(os.listdir(os.path.dirname(slot))) == ["abcd"]  # no temporary folder left
+
+
+# -- the compiles of an analysis -----------------------------------------------------------------
+
+class P:
+    """A project file: its name and the projects its dbt-loom config names."""
+
+    def __init__(self, name, *reads, path=None):
+        self.name, self.upstream_names, self.path = name, reads, path or f"/{name}"
+
+
+class R:
+    def __init__(self, label, given, ok=True):
+        self.label, self.given, self.ok, self.error = label, given, ok, "" if ok else f"{label} failed"
+
+
+def fake(fail=(), barrier=None):
+    def compile_one(project, upstream, side):
+        if barrier is not None and side.startswith(("head", "base")):
+            barrier.wait()  # the changed project's base and head compile at the same time
+        label = f"{project.name}@{side.split(' ')[0] if side != 'as is' else 'up'}"
+        given = {n: r.label for n, r in sorted(upstream.items())}
+        return R(label, given, ok=label not in fail)
+    return compile_one
+
+
+def test_each_compile_gets_the_compiles_it_reads_from_its_own_world():
+    from analysis.dbt.schedule import compile_worlds
+
+    shop, finance, execs, other = P("shop", "core"), P("finance", "shop"), P("exec", "finance", "shop"), P("other", "shop")
+    worlds = compile_worlds(shop, P("shop", "core"), [P("core")], [finance, other, execs],
+                            fake(barrier=threading.Barrier(2, timeout=WAIT)), base_ref="main", head_ref="pr")
+    assert {n: (r.label, r.given) for n, r in worlds.base.items()} == {
+        "core": ("core@up", {}), "shop": ("shop@base", {"core": "core@up"}),
+        "finance": ("finance@against", {"shop": "shop@base"}), "other": ("other@against", {"shop": "shop@base"}),
+        "exec": ("exec@against", {"finance": "finance@against", "shop": "shop@base"})}
+    assert worlds.head["exec"].given == {"finance": "finance@against", "shop": "shop@head"}
+    assert worlds.head["finance"].given == {"shop": "shop@head"} and worlds.head["shop"].given == {"core": "core@up"}
+    assert list(worlds.base) == ["core", "shop", "finance", "other", "exec"] == list(worlds.head)
+    assert not worlds.errors and not worlds.head_failures
+
+
+def test_a_consumer_that_breaks_keeps_its_base_and_one_that_never_compiled_is_left_out():
+    from analysis.dbt.schedule import compile_worlds
+
+    shop, finance, execs = P("shop"), P("finance", "shop"), P("exec", "finance")
+    broken = fake(fail={"finance@against"})  # both sides: finance does not compile even at the base
+
+    def head_only(project, upstream, side):
+        result = fake()(project, upstream, side)
+        if project.name == "finance" and side == "against head":
+            result.ok, result.error = False, "finance breaks"
+        return result
+
+    worlds = compile_worlds(shop, P("shop"), [], [finance, execs], head_only, base_ref="main", head_ref="pr")
+    assert worlds.head_failures == {"finance": "finance breaks"}
+    assert worlds.head["finance"] is worlds.base["finance"]
+    assert worlds.head["exec"].given == {"finance": worlds.base["finance"].label}  # reads finance's base
+    left_out = compile_worlds(shop, P("shop"), [], [finance, execs], broken, base_ref="main", head_ref="pr")
+    assert "finance" not in left_out.base and "finance" not in left_out.head
+    assert "finance does not compile against shop@main" in left_out.errors[0]
+    assert left_out.base["exec"].given == {}  # its upstream is missing: its compile says so
+
+
+def test_the_changed_project_not_compiling_is_an_error():
+    from analysis.dbt.schedule import compile_worlds
+    from analysis.errors import AnalysisError
+
+    with pytest.raises(AnalysisError, match="shop does not compile at pr"):
+        compile_worlds(P("shop"), P("shop"), [], [P("finance", "shop")], fake(fail={"shop@head"}),
+                       base_ref="main", head_ref="pr")
+    with pytest.raises(AnalysisError, match="upstream project core"):
+        compile_worlds(P("shop", "core"), None, [P("core")], [], fake(fail={"core@up"}), base_ref="main",
+                       head_ref="pr")
+    worlds = compile_worlds(P("shop"), None, [], [P("finance", "shop")], fake(), base_ref="main", head_ref="pr")
+    assert worlds.base["finance"] is worlds.head["finance"] and "shop" not in worlds.base
