@@ -303,6 +303,19 @@ def test_lineage_case(dialect, sql, columns, shaping):
     assert set(lin.fingerprints) == set(columns) and lin.shape_fingerprint
 
 
+@pytest.mark.parametrize("dialect, sql, columns, shaping", PARAMS)
+def test_without_type_annotation_the_lineage_is_the_same(dialect, sql, columns, shaping):
+    """``types=False`` (a catalog gives the types) changes nothing but the inferred types: the
+    columns, upstreams, row shaping, fingerprints and status are those of the full run."""
+    sql = render(sql, dialect)
+    full = analyse("model.shop.x", sql, dialect, RESOLVERS[dialect], SCHEMAS).lineage
+    lean = analyse("model.shop.x", sql, dialect, RESOLVERS[dialect], SCHEMAS, types=False).lineage
+    for field in ("columns", "row_shaping", "fingerprints", "shape_fingerprint", "status", "reason",
+                  "unknown_columns", "unresolved_tables"):
+        assert getattr(lean, field) == getattr(full, field), field
+    assert set(lean.types) == set(full.types)
+
+
 # -- unknown and partial -------------------------------------------------------------------
 
 @pytest.mark.parametrize("names", [
