@@ -72,6 +72,9 @@ class AnalysisRequest:
     base_root: str | None = None
     #: how dbt is fenced in (default: ``SandboxConfig.from_env()``, the policy ``auto``)
     sandbox: SandboxConfig | None = None
+    #: the key sealing the cache's records (the App: one per installation); default
+    #: :func:`analysis.store.sealer_for`'s
+    cache_key: bytes | None = None
 
 
 def analyze(req: AnalysisRequest) -> Report:
@@ -98,7 +101,7 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
 
     clock = time.monotonic()
     catalog = read_catalogs(req.catalogs)
-    cache = LineageCache(os.path.join(cache_dir, "lineage"))
+    cache = LineageCache(os.path.join(cache_dir, "lineage"), key=req.cache_key)
     base_lineage = _lineage(base_mesh, "base", cache, req.lineage_timeout_s, req.progress, catalog)
     head_lineage = _lineage(head_mesh, "head", cache, req.lineage_timeout_s, req.progress, catalog)
     report.timings["lineage_s"] = round(time.monotonic() - clock, 3)
@@ -172,7 +175,7 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
     def run(unit_file: DbtProjectFile, deps: dict, side: str) -> CompileResult:
         told[(unit_file.name, side)] = found = []
         return _compile_one(unit_file, deps, specs[unit_file.name], side, cache_dir, req.compile_timeout_s, progress,
-                            sandbox, found)
+                            sandbox, found, req.cache_key)
 
     changed = projects.changed.name
     try:
@@ -191,12 +194,12 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
 
 def _compile_one(project: DbtProjectFile, deps: dict, spec: ProjectSpec, side: str, cache_dir: str,
                  timeout_s: float, progress: Observer | None, sandbox: SandboxConfig | None,
-                 warnings: list[str]) -> CompileResult:
+                 warnings: list[str], cache_key: bytes | None = None) -> CompileResult:
     """One compile, told to ``progress`` as ``<project> <side>`` (cached or not, with its time);
     what it left out (dropped dbt-loom entries) joins ``warnings`` once."""
     with step(progress, "compile", f"{project.name} {side}") as info:
         result = compile_project(project, deps, cache_dir=cache_dir, timeout_s=timeout_s, target=spec.target,
-                                 sandbox=sandbox)
+                                 sandbox=sandbox, cache_key=cache_key)
         info["cached"], info["ok"] = result.cached, result.ok
     warnings.extend(w for w in result.warnings if w not in warnings)
     return result

@@ -27,6 +27,8 @@ altogether.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -72,6 +74,15 @@ class Settings:
     def visibility_timeout_s(self) -> int:
         """Redis transport visibility timeout: above the longest a job may take."""
         return int(self.hard_time_limit_s * 2 + 600)
+
+    def cache_key(self, installation_id: int) -> bytes | None:
+        """The key sealing the cache records of one installation, derived from the App's private
+        key (never stored: whoever can write the cache cannot forge a record, and one
+        installation's records do not verify in another's)."""
+        if not self.private_key:
+            return None
+        return hmac.new(self.private_key.encode(), f"meshdiff-cache:installation:{int(installation_id)}".encode(),
+                        hashlib.sha256).digest()
 
     def require_webhook_secret(self) -> None:
         if not self.webhook_secret:

@@ -245,6 +245,7 @@ def analyze_pull_request(self, installation_id: int, repo: str, pr: int, head_sh
         stored = state.load_result(job_id)
         if stored is None:
             result = run_job(gh=gh, token=token, web_url=settings.github_url, work_dir=settings.work_dir,
+                             installation_id=installation_id, cache_key=settings.cache_key(installation_id),
                              compile_timeout_s=settings.compile_timeout_s, pull=PullInfo(
                                  repo=repo, number=pr, base_ref=pull.base.ref, base_sha=pull.base.sha,
                                  head_ref=pull.head.ref, head_sha=head_sha))

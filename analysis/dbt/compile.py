@@ -12,7 +12,8 @@ One compile, in a fresh temporary folder (:class:`~analysis.dbt.invoke.Folders`)
 3. ``dbt compile`` in the sandbox (:mod:`analysis.dbt.sandbox`), writing only to ``out/``;
 4. what leaves the sandbox is checked before anything is cached: ``target/manifest.json`` is
    read without following links, within a size cap, parsed, and must be the manifest of the
-   project compiled; the trusted process then writes the cache entry (manifest, status, snapshot).
+   project compiled; the trusted process then writes the cache entry (:mod:`analysis.dbt.slots`:
+   manifest, snapshot, and a status sealed with the cache's key).
 
 Results are cached by content: the key covers the project's files, the *interfaces* of the
 upstream compiles it reads (:mod:`analysis.dbt.interface`: what dbt-loom injects; a consumer
@@ -21,12 +22,12 @@ head), the local dbt-loom manifests it reads, the dbt/adapter/loom versions, the
 whether the run was sandboxed and this module's version. An unchanged project is never
 compiled twice, not even by two threads or processes at once: a compile holds its cache
 slot's lock while dbt runs, and the others wait for its result. A cache slot is published
-whole (a folder renamed into place), so a reader never sees half of one. A compile never
+whole (a folder renamed into place), so a reader never sees half of one; a slot meshdiff did
+not seal is a miss. A compile never
 raises for a dbt failure: the result carries ``ok=False`` and dbt's error text.
 """
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -46,11 +47,11 @@ from analysis.dbt.fence import Layer
 from analysis.dbt.interface import interface_digest
 from analysis.dbt.invoke import Folders, dbt_env, dbt_error_text, failure_text, run_dbt
 from analysis.dbt.paths import OutputError, read_output
+from analysis.dbt.slots import read_slot, write_slot
 # re-exported: callers read projects and targets through this module
 from analysis.dbt.profile import DEFAULT_TARGET, TARGET_RE, check_target, profiles_yml  # noqa: F401
 from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
-from analysis.errors import AnalysisError
-from analysis.store import touch
+from analysis.store import Sealer, sealer_for
 
 COMPILE_VERSION = "3"  # 3: upstream compiles keyed by their interface
 _SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}
@@ -164,10 +165,12 @@ def compile_project(
     timeout_s: float = 300.0,
     target: str | None = None,
     sandbox: _sandbox.SandboxConfig | None = None,
+    cache_key: bytes | None = None,
 ) -> CompileResult:
     """Compile ``project`` against the ``upstream`` compiles (by project name), with the
     generated profile's target named ``target`` (default ``meshdiff``), fenced in as ``sandbox``
-    says (default: :meth:`SandboxConfig.from_env`)."""
+    says (default: :meth:`SandboxConfig.from_env`); the cache's records are sealed with
+    ``cache_key`` (default: :func:`analysis.store.sealer_for`'s)."""
     config = sandbox or _sandbox.SandboxConfig.from_env()
     target = check_target(target)
     plan = loom.plan(project, upstream)
@@ -180,35 +183,36 @@ def compile_project(
     if plan.absent:  # not cached: the file may exist on the next run
         return CompileResult(project.name, project.path, key, None, False, error=loom.absent_text(project, plan.absent),
                              warnings=plan.warnings)
+    sealer = sealer_for(cache_dir, cache_key)
     slot = os.path.join(cache_dir, "compile", key[:2], key)
-    cached = _read_cached(project, slot, key)
+    cached = _read_cached(project, slot, key, sealer)
     if cached is None:
         with slot_lock(slot):  # one compile per key at a time; the others then read its result
-            cached = _read_cached(project, slot, key)
+            cached = _read_cached(project, slot, key, sealer)
             if cached is None:
                 with _DBT_SLOTS:  # dbt processes at once, in this process: one per core
                     return _compile_into(slot, project, upstream, key, timeout_s, target, config, sandboxed,
-                                         cache_dir, plan.warnings)
+                                         cache_dir, plan.warnings, sealer)
     cached.warnings = plan.warnings
     return cached
 
 
 def _compile_into(slot: str, project: DbtProjectFile, upstream: dict[str, CompileResult], key: str,
                   timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool, cache_dir: str,
-                  warnings: list[str]) -> CompileResult:
+                  warnings: list[str], sealer: Sealer) -> CompileResult:
     work = tempfile.mkdtemp(prefix=f"meshdiff-{project.name}-")
     try:
         result = _run_compile(project, upstream, Folders(work).make(), key, timeout_s, target, config, sandboxed,
-                              cache_dir)
+                              cache_dir, sealer)
         if result.ok and result.manifest is not None:
             result.interface = interface_digest(result.manifest)
-        _store(slot, result)
-        stored = _read_cached(project, slot, key)
+        write_slot(slot, sealer, ok=result.ok, error=result.error, seconds=result.seconds,
+                   interface=result.interface, manifest_path=result.manifest_path, manifest=result.manifest,
+                   project_dir=project.path)
+        stored = _read_cached(project, slot, key, sealer)
         if stored is None:  # pragma: no cover - the cache folder is not writable
             return result
         stored.cached, stored.log, stored.warnings = False, result.log, warnings
-        if stored.ok and result.manifest is not None:
-            _snapshot(stored, result.manifest)
         return stored
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -249,7 +253,7 @@ def slot_lock(slot: str):
 
 def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], folders: Folders, key: str,
                  timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool,
-                 cache_dir: str) -> CompileResult:
+                 cache_dir: str, sealer: Sealer | None = None) -> CompileResult:
     def failed(error: str, seconds: float = 0.0, log: str = "") -> CompileResult:
         return CompileResult(project.name, project.path, key, None, False, error=error, seconds=seconds, log=log)
 
@@ -281,7 +285,7 @@ def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], fo
             layers = (Layer(project.path, view, hide=(project.packages_dir.split("/")[0], "package-lock.yml")),)
         if wanted.kind == "remote":
             installed = deps.install(project, wanted, cache_dir=cache_dir, config=config, sandboxed=sandboxed,
-                                     timeout_s=timeout_s)
+                                     timeout_s=timeout_s, sealer=sealer or sealer_for(cache_dir))
             if isinstance(installed, str):
                 return failed(installed)
             if not os.path.isdir(dest):
@@ -344,74 +348,20 @@ def _max_manifest_mb() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_MANIFEST_MB
 
 
-def _snapshot(result: CompileResult, manifest: dict) -> None:
-    """Turn the parsed manifest, now, into its compact snapshot (:mod:`analysis.dbt.snapshot`):
-    every later analysis that reads this compile loads the snapshot instead."""
-    from analysis.dbt.manifest import parse_manifest
-    from analysis.dbt.snapshot import write_snapshot
-
-    try:
-        write_snapshot(result.manifest_path, parse_manifest(manifest, source=result.manifest_path,
-                                                            project_dir=result.project_dir))
-    except (AnalysisError, OSError, KeyError, TypeError, ValueError):
-        pass  # a damaged manifest: the analysis that loads it says so
-
-
-def _read_cached(project: DbtProjectFile, slot: str, key: str) -> CompileResult | None:
-    status_file = os.path.join(slot, "status.json")
-    if not os.path.isfile(status_file):
+def _read_cached(project: DbtProjectFile, slot: str, key: str, sealer: Sealer) -> CompileResult | None:
+    status = read_slot(slot, sealer, project.path)
+    if status is None:
         return None
-    try:
-        with open(status_file, encoding="utf-8") as handle:
-            status = json.load(handle)
-    except (OSError, json.JSONDecodeError):
-        return None
-    touch(status_file)  # used now: the cache trims what was used longest ago
-    manifest = os.path.join(slot, "manifest.json")
-    ok = bool(status.get("ok")) and os.path.isfile(manifest)
+    ok = bool(status.get("ok"))
     interface = status.get("interface") if ok else None
     return CompileResult(
         project=project.name,
         project_dir=project.path,
         key=key,
-        manifest_path=manifest if ok else None,
+        manifest_path=os.path.join(slot, "manifest.json") if ok else None,
         ok=ok,
-        error=status.get("error", ""),
+        error=str(status.get("error", "")),
         seconds=float(status.get("seconds", 0.0)),
         cached=True,
         interface=interface if isinstance(interface, str) else None,
     )
-
-
-def _store(slot: str, result: CompileResult) -> None:
-    """Publish ``result`` as cache slot ``slot``: written in a private folder, then renamed into
-    place (a reader sees the whole slot or none); a slot another writer published first stays."""
-    parent = os.path.dirname(slot)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=os.path.basename(slot) + ".tmp-")
-    try:
-        if result.ok and result.manifest_path:
-            shutil.copyfile(result.manifest_path, os.path.join(tmp, "manifest.json"))
-        with open(os.path.join(tmp, "status.json"), "w", encoding="utf-8") as handle:
-            json.dump({"ok": result.ok, "error": result.error, "seconds": result.seconds,
-                       "interface": result.interface}, handle)
-        if os.path.isdir(slot) and not os.path.isfile(os.path.join(slot, "status.json")):
-            _discard(slot)  # a broken slot (no status): replaced
-        try:
-            os.rename(tmp, slot)
-        except OSError as exc:
-            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise  # anything else than "another writer was first"
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _discard(folder: str) -> None:
-    """Remove ``folder`` without a moment where it is half there: renamed aside first."""
-    aside = tempfile.mkdtemp(dir=os.path.dirname(folder), prefix=".discard-")
-    try:
-        os.rename(folder, os.path.join(aside, "old"))
-    except OSError:
-        pass
-    shutil.rmtree(aside, ignore_errors=True)

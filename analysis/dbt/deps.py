@@ -7,7 +7,8 @@
 - **hub, git, tarball or private packages**: a separate ``dbt deps`` in its own sandbox, the
   only one that may reach the network (``MESHDIFF_DEPS_NETWORK=on``, the default), with no
   secret in reach. What it installed is checked (regular files, folders and links only, bounded
-  in size and count) before it is cached, by the content of ``packages.yml``,
+  in size and count) before the trusted process caches it (sealed: ``links.json`` carries a MAC
+  and the digest of the whole tree, checked before each use), by the content of ``packages.yml``,
   ``dependencies.yml`` and ``package-lock.yml`` (the project's and its local packages') and the
   dbt version. Each compile gets its own copy; links to local packages are re-made for the
   project being compiled.
@@ -31,6 +32,7 @@ from analysis.dbt.invoke import Folders, dbt_env, failure_text, run_dbt
 from analysis.dbt.paths import read_inside, resolve_inside, within
 from analysis.dbt.project import read_yaml
 from analysis.errors import AnalysisError
+from analysis.store import Sealer
 
 DEPS_VERSION = "1"
 PACKAGE_FILES = ("packages.yml", "dependencies.yml", "package-lock.yml")
@@ -158,12 +160,12 @@ def network_off_text(project, wanted: Needs) -> str:
 
 
 def install(project, wanted: Needs, *, cache_dir: str, config: sandbox.SandboxConfig, sandboxed: bool,
-            timeout_s: float) -> Installed | str:
+            timeout_s: float, sealer: Sealer) -> Installed | str:
     """Fetch the hub/git packages of ``project`` (cached); an error text naming them on failure."""
     if not config.deps_network:
         return network_off_text(project, wanted)
     slot = os.path.join(cache_dir, "deps", (k := key(project))[:2], k)
-    found = _cached(slot)
+    found = _cached(slot, sealer)
     if found is not None:
         return found
     work = tempfile.mkdtemp(prefix=f"meshdiff-deps-{project.name}-")
@@ -183,7 +185,7 @@ def install(project, wanted: Needs, *, cache_dir: str, config: sandbox.SandboxCo
                     f"packages (commit `{project.packages_dir}/`)")
         installed = os.path.join(view, project.packages_dir) if sandboxed else os.path.join(project.path, project.packages_dir)
         try:
-            return _store(slot, installed, project)
+            return _store(slot, installed, project, sealer)
         except OSError as exc:
             return f"dbt deps installed {names} for {project.name}, but meshdiff refused the result: {exc}"
     finally:
@@ -199,19 +201,44 @@ def copy_lock(project, view: str) -> None:
             handle.write(data)
 
 
-def _cached(slot: str) -> Installed | None:
+def _cached(slot: str, sealer: Sealer) -> Installed | None:
+    """The packages of the slot when its record is validly sealed and the tree is the one it
+    names; otherwise the slot is removed (fetched again)."""
     try:
-        with open(os.path.join(slot, "links.json"), encoding="utf-8") as handle:
-            links = json.load(handle)
+        raw = sealer.read(os.path.join(slot, "links.json"))
+        record = json.loads(raw) if raw is not None else None
     except (OSError, ValueError):
-        return None
+        record = None
     folder = os.path.join(slot, "packages")
-    if not isinstance(links, dict) or not os.path.isdir(folder):
+    if not isinstance(record, dict) or not isinstance(record.get("links"), dict) \
+            or not os.path.isdir(folder) or tree_digest(folder) != record.get("tree"):
+        if os.path.lexists(slot):
+            shutil.rmtree(slot, ignore_errors=True)
         return None
-    return Installed(folder, {str(k): str(v) for k, v in links.items()})
+    return Installed(folder, {str(k): str(v) for k, v in record["links"].items()})
 
 
-def _store(slot: str, installed: str, project) -> Installed:
+def tree_digest(folder: str) -> str:
+    """sha256 over a tree: each entry's path, kind and content (a link's target), in order."""
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, folder)
+            if os.path.islink(path):
+                digest.update(f"L {rel}\0{os.readlink(path)}\n".encode())
+            else:
+                digest.update(f"F {rel}\0".encode())
+                with open(path, "rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+                digest.update(b"\n")
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    return digest.hexdigest()
+
+
+def _store(slot: str, installed: str, project, sealer: Sealer) -> Installed:
     """Copy what the sandbox installed into the cache, checking it: folders, regular files and
     links only (never followed), bounded; links at the top are local packages (re-made per copy)."""
     info = os.lstat(installed)
@@ -246,8 +273,9 @@ def _store(slot: str, installed: str, project) -> Installed:
                     raise OSError(f"the installed packages exceed {MAX_PACKAGES_BYTES >> 20} MB or "
                                   f"{MAX_PACKAGES_FILES} files")
             dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-        with open(os.path.join(tmp, "links.json"), "w", encoding="utf-8") as handle:
-            json.dump(links, handle)
+        record = {"links": links, "tree": tree_digest(os.path.join(tmp, "packages"))}
+        with open(os.path.join(tmp, "links.json"), "wb") as handle:
+            handle.write(sealer.seal(os.path.join(slot, "links.json"), json.dumps(record).encode()))
         shutil.rmtree(slot, ignore_errors=True)
         os.replace(tmp, slot)
     except BaseException:

@@ -16,8 +16,9 @@ Keys (all content hashes):
 On a warm run a reads record is re-resolved against the current mesh with dict lookups
 (no parsing) to compute the keys. Three layers: memory; packs (one read per project); one
 file per key (written atomically via a temp file and ``os.replace``; default
-``$MESHDIFF_CACHE_DIR/lineage`` or ``~/.cache/meshdiff/lineage``). A corrupt or unreadable
-file is ignored (counted in :attr:`CacheStats.corrupt`) and rewritten. Results of a time-out
+``$MESHDIFF_CACHE_DIR/lineage`` or ``~/.cache/meshdiff/lineage``). Every file is sealed
+(:func:`analysis.store.sealer_for`, with the caller's key); a corrupt, unreadable or not
+validly sealed file is ignored (counted in :attr:`CacheStats.corrupt`) and rewritten. Results of a time-out
 are not stored: a slow machine must not turn a model into "unknown" for good. Never pickle.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from analysis.lineage.columns import ModelLineage
-from analysis.store import cache_root, gc_paused, write_atomically
+from analysis.store import cache_root, gc_paused, sealer_for
 from analysis.lineage.trace import ALGORITHM_VERSION, Analysis
 from analysis.lineage.packs import (
     LINEAGE_FORMAT,
@@ -107,11 +108,13 @@ def full_key(key: str, reads: list[TableKey], tables: TableResolver,
 class LineageCache:
     """Memory + packs + directory cache of lineage (see the module docstring).
 
-    ``directory=None`` uses :func:`default_cache_dir`; ``persist=False`` keeps memory only.
+    ``directory=None`` uses :func:`default_cache_dir`; ``persist=False`` keeps memory only;
+    ``key`` seals the files (default: :func:`analysis.store.sealer_for`'s).
     """
 
-    def __init__(self, directory: str | None = None, *, persist: bool = True) -> None:
+    def __init__(self, directory: str | None = None, *, persist: bool = True, key: bytes | None = None) -> None:
         self.directory = (directory or default_cache_dir()) if persist else None
+        self._sealer = sealer_for(self.directory, key) if self.directory else None
         self.stats = CacheStats()
         self._reads: dict[str, list[TableKey]] = {}
         self._values: dict[str, dict] = {}
@@ -206,7 +209,7 @@ class LineageCache:
             return
         path = self._pack_path(address)
         with gc_paused():
-            entries = read_pack(path)
+            entries = read_pack(path, self._sealer)
         if entries is None:
             self._packs[address] = []
             if os.path.exists(path):
@@ -245,7 +248,7 @@ class LineageCache:
                 merged.append((node_id, record))
                 keys.add(record.key)
                 per_node[node_id] += 1
-        if write_pack(self._pack_path(address), merged):
+        if write_pack(self._pack_path(address), merged, self._sealer):
             self._packs[address] = merged
             self._by_node.pop(address, None)
             self.stats.packs_written += 1
@@ -268,11 +271,14 @@ class LineageCache:
     def _load(self, kind: str, key: str):
         if self.directory is None:
             return None
+        path = self._path(kind, key)
         try:
-            with open(self._path(kind, key), encoding="utf-8") as handle:
-                data = json.load(handle)
-        except FileNotFoundError:
-            return None
+            raw = self._sealer.read(path)
+            if raw is None:  # missing, or not sealed by meshdiff
+                if os.path.lexists(path):
+                    self.stats.corrupt += 1
+                return None
+            data = json.loads(raw)
         except (OSError, ValueError):
             self.stats.corrupt += 1
             return None
@@ -285,7 +291,7 @@ class LineageCache:
         if self.directory is None:
             return
         try:
-            write_atomically(self._path(kind, key), json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+            self._sealer.write(self._path(kind, key), json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
             self.stats.writes += 1
         except OSError:
             self.stats.write_errors += 1  # a read-only cache dir degrades to memory only

@@ -17,7 +17,9 @@ fp, status, sql_key, reads, inputs, schema start, schema end, lineage end], ...]
 entry, a line with its schema (``[[column, type], ...]``) and a line with its lineage
 (:func:`lineage_to_json`, or ``null``), at the byte offsets the index gives, so a reader
 decodes the index alone and slices out the few records it needs. Written atomically (temp
-file + ``os.replace``); a damaged or truncated pack (``size`` differs) is ignored.
+file + ``os.replace``); a damaged or truncated pack (``size`` differs) is ignored. With a
+:class:`~analysis.store.Sealer` the pack ends with its seal, checked over the whole file
+when it is read (a pack changed by anything but meshdiff reads as missing).
 """
 from __future__ import annotations
 
@@ -124,8 +126,9 @@ def digest_address(project: str, digest: str, *, dialect: str, algorithm: str, c
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def read_pack(path: str) -> list[tuple[str, Record]] | None:
-    """(node id, record) pairs of the pack at ``path``; ``None`` when missing or damaged.
+def read_pack(path: str, sealer=None) -> list[tuple[str, Record]] | None:
+    """(node id, record) pairs of the pack at ``path``; ``None`` when missing, damaged or (with
+    ``sealer``) not validly sealed.
 
     Only the index is decoded; each record keeps a span of the file's (mapped) content."""
     try:
@@ -133,8 +136,12 @@ def read_pack(path: str) -> list[tuple[str, Record]] | None:
             size = os.fstat(handle.fileno()).st_size
             # mapped, not read: a run touches the index and a few records of a large file
             content = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        if sealer is not None:
+            if sealer.open(path, content) is None:
+                return None
+            size -= sealer.trailer_size
         end = content.find(b"\n")
-        index = json.loads(content[:end] if end >= 0 else content[:])
+        index = json.loads(content[:end] if end >= 0 else content[:size])
         if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("size") != size:
             return None
         out = []
@@ -150,8 +157,9 @@ def read_pack(path: str) -> list[tuple[str, Record]] | None:
         return None
 
 
-def write_pack(path: str, records: list[tuple[str, Record]]) -> bool:
-    """Write ``records`` as a pack at ``path`` (atomically); ``False`` when it cannot be written."""
+def write_pack(path: str, records: list[tuple[str, Record]], sealer=None) -> bool:
+    """Write ``records`` as a pack at ``path`` (atomically, sealed with ``sealer`` when given);
+    ``False`` when it cannot be written."""
     body: list[bytes] = []
     spans = []
     offset = 0  # from the end of the index line
@@ -172,8 +180,9 @@ def write_pack(path: str, records: list[tuple[str, Record]]) -> bool:
         if len(index) == base:
             break
         base = len(index)
+    data = index + (b"\n" + text if text else b"")
     try:
-        write_atomically(path, index + (b"\n" + text if text else b""))
+        write_atomically(path, sealer.seal(path, data) if sealer is not None else data)
     except OSError:
         return False
     return True

@@ -3,7 +3,9 @@
 Every PR adds to the cache (its head compiles, their snapshots, new lineage records), so a
 long-running App worker would fill its disk. :func:`trim_cache` removes the entries used
 longest ago until the folder is at 80% of the budget: whole compile slots (a manifest with
-its snapshot and status), lineage packs, per-model lineage files. Use is the modification
+its snapshot and status) and package slots (``deps/``), lineage packs, per-model lineage
+files, at any depth (an App's cache holds one such tree per installation). The seal keys
+(``.meshdiff-mac-key``) are never removed. Use is the modification
 time: a compile cache hit and a pack read touch their entry (:func:`touch`).
 
 :func:`maybe_trim` runs it at most once an hour (a marker file's age), so an analysis pays
@@ -80,18 +82,22 @@ def trim_cache(root: str, limit: int) -> list[str]:
     return removed
 
 
+_SLOT_KINDS = ("compile", "deps")
+_KEEP = (_MARKER, ".meshdiff-mac-key")
+
+
 def _entries(root: str):
-    """(last use, path, bytes) of every entry: a compile slot is one entry, any other file too."""
-    compile_root = os.path.join(root, "compile")
+    """(last use, path, bytes) of every entry: a compile or package slot is one entry, any
+    other file too."""
     for dirpath, dirnames, filenames in os.walk(root):
-        if os.path.dirname(dirpath) == compile_root:  # compile/<xx>/: each folder below is a slot
+        if os.path.basename(os.path.dirname(dirpath)) in _SLOT_KINDS:  # compile/<xx>/: each folder below is a slot
             for slot in dirnames:
                 full = os.path.join(dirpath, slot)
                 yield _slot(full)
             dirnames[:] = []
             continue
         for name in filenames:
-            if name == _MARKER or name.startswith(".tmp-"):
+            if name in _KEEP or name.startswith(".tmp-"):
                 continue
             full = os.path.join(dirpath, name)
             try:
@@ -103,11 +109,13 @@ def _entries(root: str):
 
 def _slot(path: str) -> tuple[float, str, int]:
     used, size = 0.0, 0
-    for name in os.listdir(path):
-        try:
-            info = os.stat(os.path.join(path, name))
-        except OSError:
-            continue
-        size += info.st_size
-        used = max(used, info.st_mtime)
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                info = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            size += info.st_size
+            if dirpath == path:  # the slot's own files say when it was used (status.json, links.json)
+                used = max(used, info.st_mtime)
     return used, path, size

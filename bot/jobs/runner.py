@@ -110,16 +110,31 @@ def _upstream_names(project_dir: str) -> set[str]:
 
 
 def run_job(*, gh, token: str, pull: PullInfo, web_url: str, work_dir: str | None = None,
-            compile_timeout_s: float = 300.0, cache_dir: str | None = None, keep_workspace: bool = False) -> JobResult:
+            compile_timeout_s: float = 300.0, cache_dir: str | None = None, keep_workspace: bool = False,
+            installation_id: int | None = None, cache_key: bytes | None = None) -> JobResult:
+    """Analyse ``pull``. The cache of an installation is its own: ``<cache root>/installations/<id>``
+    (unless ``cache_dir`` is given), its records sealed with ``cache_key``."""
+    from analysis.store import cache_root, maybe_trim
+
+    if cache_dir is None and installation_id is not None:
+        cache_dir = installation_cache_dir(installation_id)
     ws = new_workspace(work_dir)
     try:
-        return _run(gh, token, pull, web_url, ws, compile_timeout_s, cache_dir)
+        return _run(gh, token, pull, web_url, ws, compile_timeout_s, cache_dir, cache_key)
     finally:
         if not keep_workspace:
             shutil.rmtree(ws, ignore_errors=True)
+        maybe_trim(cache_root())  # the size budget holds for all installations together
 
 
-def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -> JobResult:
+def installation_cache_dir(installation_id: int) -> str:
+    """The cache folder of one App installation (no installation reads another's records)."""
+    from analysis.store import cache_root
+
+    return os.path.join(cache_root(), "installations", str(int(installation_id)))
+
+
+def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir, cache_key=None) -> JobResult:
     from analysis.dbt import SandboxConfig, SandboxError
     from analysis.pipeline import AnalysisRequest, ProjectSpec, analyze
 
@@ -225,7 +240,7 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir) -
             base_path=base_dir, base_root=base_root, sandbox=sandbox,
             base=base, head=head, downstream=downstream, upstream=upstream,
             repo_subdir=project.path, policy=config.policy, work_dir=os.path.join(ws, "work"),
-            compile_timeout_s=compile_timeout_s, **({"cache_dir": cache_dir} if cache_dir else {}),
+            compile_timeout_s=compile_timeout_s, cache_key=cache_key, **({"cache_dir": cache_dir} if cache_dir else {}),
         )
         report = analyze(request)
         if errors:

@@ -45,7 +45,8 @@ def run(nodes, cache):
 
 
 def cache_files(directory):
-    return [os.path.join(d, f) for d, _, files in os.walk(directory) for f in files]
+    """The cache's records (its seal key aside)."""
+    return [os.path.join(d, f) for d, _, files in os.walk(directory) for f in files if f != ".meshdiff-mac-key"]
 
 
 def test_warm_run_parses_nothing_from_memory_or_disk(tmp_path):
@@ -92,8 +93,10 @@ def test_corrupt_files_are_ignored_and_rewritten(tmp_path):
     for path in cache_files(tmp_path):
         with open(path) as handle:
             text = handle.read()
-        for line in text.split("\n") if path.endswith(".jsonl") else [text]:
-            json.loads(line)  # rewritten, valid
+        body, seal = text.rsplit("\n#meshdiff-mac:", 1)  # rewritten, sealed ...
+        assert len(seal) == 65
+        for line in body.split("\n") if path.endswith(".jsonl") else [body]:
+            json.loads(line)  # ... and valid
     assert run(build(), LineageCache(str(tmp_path))).stats.parsed == 0
 
 
@@ -109,22 +112,43 @@ def test_malformed_record_is_a_miss_not_a_crash(tmp_path):
     assert run(build(), cache).stats.parsed == 4 and cache.stats.corrupt == 4
 
 
-def test_a_damaged_record_in_a_pack_is_traced_again(tmp_path):
-    cold = run(build(), LineageCache(str(tmp_path)))
+def _damage_packs(tmp_path, *, reseal: bool) -> None:
+    """Every lineage line of every pack replaced by x's of the same length (per-key files
+    removed); ``reseal``: sealed again with the cache's key, as if meshdiff had written it."""
+    from analysis.store import sealer_for
+
+    sealer = sealer_for(str(tmp_path))
     for path in cache_files(tmp_path):
         if os.sep + "packs" + os.sep in path:
-            with open(path) as handle:
-                lines = handle.read().split("\n")
-            lines[2::2] = ["x" * len(line) for line in lines[2::2]]  # every lineage line, same length
-            with open(path, "w") as handle:
-                handle.write("\n".join(lines))
+            with open(path, "rb") as handle:
+                body = handle.read()[:-sealer.trailer_size]
+            lines = body.split(b"\n")
+            lines[2::2] = [b"x" * len(line) for line in lines[2::2]]  # every lineage line, same length
+            damaged = b"\n".join(lines)
+            with open(path, "wb") as handle:
+                handle.write(sealer.seal(path, damaged) if reseal else damaged + b"\n#meshdiff-mac:" + b"0" * 64 + b"\n")
         elif os.sep + "lineage" + os.sep in path:
             os.unlink(path)
+
+
+def test_a_damaged_record_in_a_pack_is_traced_again(tmp_path):
+    cold = run(build(), LineageCache(str(tmp_path)))
+    _damage_packs(tmp_path, reseal=True)  # validly sealed, yet malformed records
     cache = LineageCache(str(tmp_path))
     again = run(build(), cache)
     assert again.stats.parsed == 0  # records are decoded lazily: the damage shows on use...
     assert again.models == cold.models and again.schemas == cold.schemas  # ...and is traced again
     assert cache.stats.corrupt == 4
+
+
+def test_a_pack_changed_by_anything_but_meshdiff_is_ignored_whole(tmp_path):
+    cold = run(build(), LineageCache(str(tmp_path)))
+    _damage_packs(tmp_path, reseal=False)  # its seal no longer matches
+    cache = LineageCache(str(tmp_path))
+    again = run(build(), cache)
+    assert again.stats.parsed == 4  # not one record of it is used
+    assert again.models == cold.models and again.schemas == cold.schemas and cache.stats.corrupt >= 1
+    assert run(build(), LineageCache(str(tmp_path))).stats.parsed == 0  # rewritten, sealed
 
 
 def test_timeouts_are_not_cached(tmp_path):
