@@ -70,7 +70,6 @@ def fake_compile(calls: list, gate: threading.Event | None = None):
 def test_two_threads_compiling_one_key_run_dbt_once(tmp_path, monkeypatch):
     calls, gate = [], threading.Event()
     monkeypatch.setattr(dbt, "_run_compile", fake_compile(calls, gate))
-    monkeypatch.setattr(dbt, "_snapshot", lambda *a: None)
     project = dbt.read_project(os.path.join(EXAMPLES, "shop"))
     off = SandboxConfig(policy="off")
     results = []
@@ -137,12 +136,17 @@ def test_a_slot_is_published_whole_and_a_broken_one_replaced(tmp_path):
     slot = str(tmp_path / "compile" / "ab" / "abcd")
     os.makedirs(slot)  # a slot left without its status by a crash
     (tmp_path / "m.json").write_text("{}")
-    result = dbt.CompileResult("shop", "/x", "abcd", str(tmp_path / "m.json"), True, interface="interface:1")
-    dbt._store(slot, result)
-    assert json.loads(open(os.path.join(slot, "status.json")).read())["interface"] == "interface:1"
-    other = dbt.CompileResult("shop", "/x", "abcd", str(tmp_path / "m.json"), True, interface="interface:2")
-    dbt._store(slot, other)  # another writer was first: its slot stays as it is
-    assert json.loads(open(os.path.join(slot, "status.json")).read())["interface"] == "interface:1"
+    from analysis.dbt.slots import write_slot
+    from analysis.store import sealer_for
+
+    sealer = sealer_for(str(tmp_path))
+    status = lambda: json.loads(sealer.read(os.path.join(slot, "status.json")))  # noqa: E731
+    write_slot(slot, sealer, ok=True, error="", seconds=0.0, interface="interface:1",
+               manifest_path=str(tmp_path / "m.json"), manifest=None, project_dir="/x")
+    assert status()["interface"] == "interface:1"
+    write_slot(slot, sealer, ok=True, error="", seconds=0.0, interface="interface:2",
+               manifest_path=str(tmp_path / "m.json"), manifest=None, project_dir="/x")
+    assert status()["interface"] == "interface:1"  # another writer was first: its slot stays as it is
     assert sorted(os.listdir(os.path.dirname(slot))) == ["abcd"]  # no temporary folder left
 
 
