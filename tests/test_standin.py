@@ -670,3 +670,17 @@ def test_event_payload_from_standin_state(standin_github):
     c = gh.event_payload("check_run", "requested_action", REPO, number=7, requested_action="rerun")
     assert c["requested_action"] == {"identifier": "rerun"} and c["check_run"]["app"]["id"] == gh.app_id
     assert c["check_run"]["pull_requests"][0]["number"] == 7
+
+
+def test_list_installations_needs_the_app_jwt(standin_github):
+    from github import Auth, GithubIntegration
+
+    gh = standin_github
+    gh.add_installation(7, "acme")
+    gh.add_installation(8, "octo-org")
+    integration = GithubIntegration(auth=Auth.AppAuth(gh.app_id, gh.private_key_pem), base_url=gh.api_url)
+    assert [i.id for i in integration.get_installations()] == [7, 8]
+    token = gh.issue_token(7)
+    r = requests.get(f"{gh.api_url}/app/installations", headers={"Authorization": f"token {token}"})
+    assert r.status_code == 401
+    assert gh.take_violations()  # an installation token is a contract violation there

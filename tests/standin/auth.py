@@ -40,6 +40,7 @@ JWT_OPERATIONS = {
     "apps/get-authenticated",
     "apps/get-repo-installation",
     "apps/get-installation",
+    "apps/list-installations",
 }
 ANY_AUTH_OPERATIONS = {"rate-limit/get"}
 TOKEN_OPERATIONS_WITHOUT_REPO = {"apps/revoke-installation-access-token", "apps/list-repos-accessible-to-installation"}

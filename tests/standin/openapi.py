@@ -57,6 +57,7 @@ OPERATIONS: list[tuple[str, str]] = [
     ("get", "/rate_limit"),
     # additions beyond the original list (reconciliation sweep, token hygiene)
     ("get", "/app/installations/{installation_id}"),
+    ("get", "/app/installations"),
     ("delete", "/installation/token"),
     ("get", "/installation/repositories"),
     ("get", "/repos/{owner}/{repo}/pulls"),

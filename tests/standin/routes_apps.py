@@ -68,6 +68,18 @@ class AppRoutesMixin:
                 raise HTTPError(404, "Not Found")
             return 200, self._installation_obj(inst), None
 
+    def _op_apps_list_installations(self, req, params, body, caller):
+        with self._lock:
+            objs = [self._installation_obj(inst) for _, inst in sorted(self.installations.items())]
+        for obj in objs:  # this operation's schema has `account: allOf [simple-user, enterprise]` (a quirk
+            acct = obj["account"]  # of the description): the enterprise half's required keys are filled in
+            acct.setdefault("name", acct["login"])
+            acct.setdefault("slug", acct["login"].lower())
+            acct.setdefault("created_at", obj["created_at"])
+            acct.setdefault("updated_at", obj["updated_at"])
+        page, link = self._paginate(req, objs)
+        return 200, page, link
+
     def _op_apps_get_repo_installation(self, req, params, body, caller):
         with self._lock:
             repo = self._repo_for(params)
