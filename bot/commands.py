@@ -99,3 +99,30 @@ def user_permission(repo, login: str) -> str:
 
 def may_run(permission: str) -> bool:
     return permission in ALLOWED_PERMISSIONS
+
+
+def run_command(repo, pr: int, comment_id: int, user: str, command: str, *, suggestion: str | None = None,
+                typed: str = "", rerun, check_name: str = "meshdiff / impact") -> str:
+    """Answer one command on ``repo``'s PR ``pr`` (a PyGithub Repository): check the author's
+    permission, react, and for ``rerun`` call ``rerun(head_sha)``. Returns what was done."""
+    from bot.github import pr_thread
+
+    pull = repo.get_pull(pr)
+    thread = pr_thread(repo, pr)
+    comment = thread.get_comment(comment_id)
+    permission = user_permission(repo, user)
+    if not may_run(permission):
+        comment.create_reaction("confused")
+        thread.create_comment(denied_text(user, permission))
+        return "denied"
+    if command == "rerun":
+        if pull.state == "closed":
+            comment.create_reaction("confused")
+            return "closed"
+        comment.create_reaction("rocket")
+        rerun(pull.head.sha)
+        return "rerun"
+    comment.create_reaction("+1" if command == "help" else "confused")
+    thread.create_comment(help_text(check_name=check_name, suggestion=suggestion,
+                                    typed=typed if command == "unknown" else None))
+    return command

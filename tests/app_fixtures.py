@@ -56,6 +56,13 @@ def redis_state(redis_url):
     state.r.flushdb()
 
 
+def queued(state: State) -> list[tuple[str, dict]]:
+    """(task name, kwargs) of the messages waiting in the worker queue, oldest first."""
+    from bot.celeryapp import QUEUE, message_kwargs
+
+    return [message_kwargs(raw) for raw in reversed(state.r.lrange(QUEUE, 0, -1))]
+
+
 def settings_for(gh=None, **overrides) -> Settings:
     values = dict(webhook_secret=TEST_SECRET, redis_url=session_redis_url())
     if gh is not None:
@@ -107,3 +114,74 @@ def load_event(event: str, action: str | None = None, *, variant=None, **adapt_k
 
     raw = wh.load_example(event, action, variant=variant) if variant is not None else wh.load_example(event, action)
     return adapt_event(raw, **adapt_kwargs) if adapt_kwargs else raw
+
+
+SHOP_PROJECT = {"shop/dbt_project.yml": "name: shop\nprofile: shop\nconfig-version: 2\n",
+                "shop/models/orders.sql": "select 1 as amount\n"}
+
+
+class JobWorld:
+    """The worker's side of the App in-process: the stand-in GitHub with one repository and one
+    PR (#7, ``feat``), a real Redis, the real job steps, checkout and result cache; only the
+    pipeline's ``analyze`` is replaced (``self.analysis``; ``tests/test_e2e_app.py`` runs the real
+    one). ``self.analyses`` counts the analyses actually computed."""
+
+    REPO, INST, PR = "octo-org/shop-dbt", 61, 7
+
+    def __init__(self, gh, state, tmp_path, monkeypatch):
+        import bot.tasks as tasks
+        from bot.jobs.job import WorkerContext
+        from bot.jobs.state import Owner
+
+        self.gh, self.state, self.tasks = gh, state, tasks
+        gh.add_installation(self.INST, "octo-org")
+        gh.add_repo(self.REPO, SHOP_PROJECT)
+        gh.commit(self.REPO, "feat", {"shop/models/orders.sql": "select 2 as amount\n"})
+        self.pr = gh.open_pull(self.REPO, self.PR, head_branch="feat")
+        self.work_dir = str(tmp_path / "work")
+        self.settings = settings_for(gh, work_dir=self.work_dir)
+        monkeypatch.setattr(tasks, "settings", self.settings)
+        self.ctx = WorkerContext(self.settings, owner=Owner("worker@test", "inst0", os.getpid()), _state=state)
+        monkeypatch.setattr(tasks, "ctx", self.ctx)
+        self.analyses = 0
+        self.analysis = lambda req: fake_report(conclusion="failure", head_sha=req.head.sha)
+        self.sent: list[dict] = []  # jobs the worker queued itself (reruns, recovery, reconciliation)
+
+        def analyze(req):
+            self.analyses += 1
+            return self.analysis(req)
+
+        monkeypatch.setattr("analysis.pipeline.analyze", analyze)
+        monkeypatch.setattr(tasks.analyze_pull_request, "apply_async", lambda kwargs: self.sent.append(kwargs))
+
+    @property
+    def sha(self) -> str:
+        return self.gh.pull(self.REPO, self.PR)["head_sha"]
+
+    def job_id(self, gen: int, sha: str | None = None) -> str:
+        return f"{self.REPO}#{self.PR}@{sha or self.sha}#{gen}"
+
+    def request(self, sha: str | None = None) -> int:
+        """What the web does for a delivery: a new generation of the commit, marked pending."""
+        return self.state.bump(self.REPO, self.PR, sha or self.sha)
+
+    def run(self, gen: int | None = None, sha: str | None = None, **kw) -> str:
+        """One execution of the task, in this process (as a worker runs it)."""
+        sha = sha or self.sha
+        gen = self.request(sha) if gen is None else gen
+        return self.tasks.analyze_pull_request.run(installation_id=self.INST, repo=self.REPO, pr=self.PR,
+                                                   head_sha=sha, gen=gen, **kw)
+
+    def runs(self, sha: str | None = None) -> list[dict]:
+        return self.gh.check_runs(self.REPO, sha or self.sha)
+
+    def comments(self) -> list[dict]:
+        return self.gh.comments(self.REPO, self.PR)
+
+
+@pytest.fixture
+def job_world(standin_github, redis_state, tmp_path, monkeypatch):
+    world = JobWorld(standin_github, redis_state, tmp_path, monkeypatch)
+    yield world
+    leftovers = os.listdir(world.work_dir) if os.path.isdir(world.work_dir) else []
+    assert leftovers == [], f"work dirs left behind: {leftovers}"

@@ -1,6 +1,6 @@
 """GitHub's side of a job: authenticating as the App, and publishing what a job found.
 
-Input: the App's id and private key, an installation id, a job's :class:`bot.jobs.JobResult`.
+Input: the App's id and private key, an installation id, a job's :class:`bot.result.JobResult`.
 Output: a PyGithub client with meshdiff's retry rules, one check run per head sha (the gate)
 and one sticky comment per pull request, both found again and edited, never duplicated.
 

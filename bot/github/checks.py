@@ -27,7 +27,7 @@ import os
 from datetime import datetime, timezone
 
 from analysis.report import Report
-from bot.jobs import parse_job_id
+from bot.ids import parse_job_id
 
 log = logging.getLogger("meshdiff.checks")
 

@@ -12,7 +12,7 @@ from analysis.report import Report
 from bot.github.checks import CHECK_NAME, CheckRun, check_summary, conclusion_of, details_text, verdict_title
 from bot.github.comment import MARKER, MAX_COMMENT_CHARS, CommentTooLong, UpsertResult, upsert_sticky
 from bot.config import Notify
-from bot.jobs import JobResult
+from bot.result import JobResult
 
 log = logging.getLogger("meshdiff.publish")
 

@@ -1,20 +1,27 @@
-"""One analysis job of the App, and the shared state of all jobs.
+"""One analysis job of the App, from its admission to its check run, and the worker's recovery.
 
-Input: a pull request (:class:`PullInfo`: repository, number, base and head refs and shas), an
-installation token and a PyGithub client. Output: a :class:`JobResult` (one report per changed
-project, the check run's annotations, or why there was nothing to analyse); publishing it is
-:mod:`bot.github`'s business.
+Input: a job's ids (:class:`bot.ids.JobId`: repository, PR number, head sha, generation) and
+its installation id. Output: the commit's one check run completed with a verdict (and the
+sticky comment), through :mod:`bot.github`; a :class:`bot.result.JobResult` stored by the
+content of its inputs.
 
+- ``job``: the steps of a job (:class:`Job`: admit, claim the check run, analyse, publish) and
+  its endings, in a worker's context (:class:`WorkerContext`);
 - ``runner``: :func:`run_job`: checkout, the mesh configuration (``.meshdiff.yml``, the
   organisation's defaults), :func:`analysis.pipeline.analyze` per changed project, annotations;
+  :func:`inputs_key` names the content of what it read;
 - ``checkout``: the code at base and head, fetched over HTTPS with the token (never written
   down) and exported into plain folders without ``.git``;
-- ``state``: Redis: webhook dedup, which run of a PR is the latest, running jobs and their
-  deadlines, stored results (:class:`State`; :func:`job_key`, :func:`parse_job_id`).
+- ``state``: Redis (:class:`State`): the webhook intake in one round trip, generations of a
+  commit's runs, leases of running jobs, results by content, heartbeats;
+- ``recovery``: dead jobs, lost Redis state, reconciliation with GitHub, leftover work dirs
+  (:class:`Watch`, a thread of every worker: no beat).
 """
 from analysis.exports import public_names
 
 __all__, __getattr__, __dir__ = public_names(__name__, {
-    "runner": ["JobResult", "PullInfo", "run_job"],
-    "state": ["State", "job_key", "parse_job_id"],
+    "job": ["Job", "WorkerContext", "Stop", "ResultCache", "untrusted_fork", "fork_gate_text", "MAX_WORKER_DEATHS"],
+    "recovery": ["Watch", "recover_jobs", "reconcile", "remove_leftover_workspaces"],
+    "runner": ["PullInfo", "run_job", "inputs_key"],
+    "state": ["State", "Owner"],
 })

@@ -1,22 +1,31 @@
 """One analysis job of the App: checkout, mesh configuration, the pipeline, annotations.
 
-``run_job`` returns a JSON-able result (reports as ``Report.to_dict()``, the annotations, or
-why there was nothing to analyse); it never publishes. Failures it can explain (configuration,
-checkout, analysis) become reports with ``errors`` — a ``failure`` conclusion, never "safe".
-Transient GitHub API failures propagate so the task can retry.
+``run_job`` returns a :class:`bot.result.JobResult` (reports, annotations, or why there was
+nothing to analyse); it never publishes. Failures it can explain (configuration, checkout,
+analysis) become reports with ``errors`` — a ``failure`` conclusion, never "safe". Transient
+GitHub API failures propagate so the task can retry.
+
+Once every input is fetched (the PR's head and merge base, the mesh configuration, the tips of
+the other repositories' branches) their content is known: :func:`inputs_key` names it, and
+``results.get_or_compute(key, analyse)`` returns a result already computed for the same inputs
+instead of compiling again (``bot.jobs.job.ResultCache``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 from github import GithubException
 
 from analysis import errors as _errors
 from analysis.impact import Policy, decide
 from analysis.report import GitRef, Report
+from bot.result import JobResult
 from bot.jobs.checkout import CheckoutError, GitRepo, new_workspace, repo_url
 from bot.github import build_annotations
 from bot.config import (CONFIG_FILE, ConfigError, DownstreamEntry, MeshConfig, ProjectEntry, discover_projects,
@@ -33,26 +42,6 @@ class PullInfo:
     base_sha: str
     head_ref: str
     head_sha: str
-
-
-@dataclass
-class JobResult:
-    reports: list[Report] = field(default_factory=list)
-    annotations: list[dict] = field(default_factory=list)
-    #: set when nothing was analysed: why (the check run is ``neutral``)
-    nothing: str | None = None
-    notes: list[str] = field(default_factory=list)
-    #: the publishing policy (``bot.config.Notify.to_dict()``): comment, mention, request_reviews
-    notify: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"reports": [r.to_dict() for r in self.reports], "annotations": self.annotations,
-                "nothing": self.nothing, "notes": self.notes, "notify": self.notify}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "JobResult":
-        return cls([Report.from_dict(r) for r in data.get("reports", [])], list(data.get("annotations", [])),
-                   data.get("nothing"), list(data.get("notes", [])), dict(data.get("notify") or {}))
 
 
 def error_report(project: str, base: GitRef, head: GitRef, message: str, policy: Policy | None = None) -> Report:
@@ -109,20 +98,53 @@ def _upstream_names(project_dir: str) -> set[str]:
         return set()
 
 
+#: bump when a stored result of an older meshdiff must not be reused
+RESULT_FORMAT = 1
+
+
+class Results(Protocol):
+    def get_or_compute(self, key: str, compute: Callable[[], JobResult]) -> JobResult: ...
+
+
+class _NoStore:
+    def get_or_compute(self, key: str, compute: Callable[[], JobResult]) -> JobResult:
+        return compute()
+
+
+def inputs_key(*, repo: str, pull: PullInfo, merge_base: str, config: MeshConfig, external: dict,
+               installation_id: int | None = None) -> str:
+    """The content of everything an analysis reads: the commits, the configuration (org defaults
+    merged), the other repositories' fetched tips and the meshdiff version; per installation (as
+    its compile cache is)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("meshdiff")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        version = "source"
+    material = [RESULT_FORMAT, version, installation_id, repo, pull.base_ref, pull.head_ref, pull.head_sha, merge_base,
+                repr(config), sorted(f"{r}@{b}={sha}" for (r, b), (_, sha) in external.items())]
+    return hashlib.sha256(json.dumps(material).encode()).hexdigest()
+
+
 def run_job(*, gh, token: str, pull: PullInfo, web_url: str, work_dir: str | None = None,
             compile_timeout_s: float = 300.0, cache_dir: str | None = None, keep_workspace: bool = False,
-            installation_id: int | None = None, cache_key: bytes | None = None) -> JobResult:
-    """Analyse ``pull``. The cache of an installation is its own: ``<cache root>/installations/<id>``
-    (unless ``cache_dir`` is given), its records sealed with ``cache_key``."""
+            workspace: str | None = None, results: Results | None = None, installation_id: int | None = None,
+            cache_key: bytes | None = None) -> JobResult:
+    """Analyse ``pull`` in ``workspace`` (the caller's, left in place) or in a new folder of
+    ``work_dir`` (removed at the end unless ``keep_workspace``). The cache of an installation is
+    its own: ``<cache root>/installations/<id>`` (unless ``cache_dir`` is given), its records
+    sealed with ``cache_key``."""
     from analysis.store import cache_root, maybe_trim
 
     if cache_dir is None and installation_id is not None:
         cache_dir = installation_cache_dir(installation_id)
-    ws = new_workspace(work_dir)
+    ws = workspace or new_workspace(work_dir)
     try:
-        return _run(gh, token, pull, web_url, ws, compile_timeout_s, cache_dir, cache_key)
+        return _run(gh, token, pull, web_url, ws, compile_timeout_s, cache_dir, results or _NoStore(), cache_key,
+                    installation_id)
     finally:
-        if not keep_workspace:
+        if workspace is None and not keep_workspace:
             shutil.rmtree(ws, ignore_errors=True)
         maybe_trim(cache_root())  # the size budget holds for all installations together
 
@@ -134,9 +156,10 @@ def installation_cache_dir(installation_id: int) -> str:
     return os.path.join(cache_root(), "installations", str(int(installation_id)))
 
 
-def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir, cache_key=None) -> JobResult:
+def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir, results: Results, cache_key=None,
+         installation_id=None) -> JobResult:
     from analysis.dbt import SandboxConfig, SandboxError
-    from analysis.pipeline import AnalysisRequest, ProjectSpec, analyze
+    from analysis.pipeline import ProjectSpec
 
     base = GitRef(pull.base_ref, pull.base_sha)
     head = GitRef(pull.head_ref, pull.head_sha)
@@ -188,7 +211,7 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir, c
     errors: list[str] = []
     external: dict[str, list[ProjectSpec]] = {"downstream": [], "upstream": []}
     same_repo_down: list[DownstreamEntry] = []
-    fetched: dict[tuple[str, str], str] = {}
+    fetched: dict[tuple[str, str], tuple[str, str]] = {}  # (repo, branch) -> (tree, sha)
     for role, entries in (("downstream", config.downstream), ("upstream", config.upstream)):
         for entry in entries:
             if not entry.repo or entry.repo == pull.repo:
@@ -209,6 +232,21 @@ def _run(gh, token, pull: PullInfo, web_url, ws, compile_timeout_s, cache_dir, c
                               f"→ fix `{role}` in {CONFIG_FILE}")
                 continue
             external[role].append(_spec(project_dir, entry, root))
+
+    def analyse() -> JobResult:
+        return _analyse(pull, config, changed, external, same_repo_down, errors, notes, base, head, base_root,
+                        head_root, changed_lines, ws, compile_timeout_s, cache_dir, sandbox, cache_key)
+
+    if errors:  # an input is missing (maybe for a moment): analyse, but never store or reuse that
+        return analyse()
+    key = inputs_key(repo=pull.repo, pull=pull, merge_base=merge_base, config=config, external=fetched,
+                     installation_id=installation_id)
+    return results.get_or_compute(key, analyse)
+
+
+def _analyse(pull, config, changed, external, same_repo_down, errors, notes, base, head, base_root, head_root,
+             changed_lines, ws, compile_timeout_s, cache_dir, sandbox, cache_key=None) -> JobResult:
+    from analysis.pipeline import AnalysisRequest, analyze
 
     reports: list[Report] = []
     for project in changed:
@@ -272,5 +310,5 @@ def _fetch_branch_tree(gh, token, web_url, ws, entry: DownstreamEntry, fetched: 
         safe = entry.repo.replace("/", "__")
         git = GitRepo.init(os.path.join(ws, "git", f"{safe}.git"), repo_url(web_url, entry.repo), token)
         sha = git.fetch_branch(branch)
-        fetched[key] = git.export(sha, os.path.join(ws, "down", safe, branch.replace("/", "__")))
-    return fetched[key]
+        fetched[key] = (git.export(sha, os.path.join(ws, "down", safe, branch.replace("/", "__"))), sha)
+    return fetched[key][0]

@@ -1,238 +1,390 @@
-"""The Celery tasks run in-process against the stand-in GitHub and a real Redis (the test session's own redis-server);
-the analysis itself is replaced by a fake here (tests/test_e2e_app.py runs the real one)."""
+"""The analysis task, step by step, in this process: the stand-in GitHub (REST and git), a real
+Redis, the real job steps, checkout and result cache; only the pipeline's ``analyze`` is replaced
+(``tests/test_e2e_app.py`` runs the real one with a real worker)."""
 import os
-import time
+import threading
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from github import GithubException
 
-import bot.tasks as tasks
 from bot.github.comment import MARKER
-from bot.jobs.runner import JobResult
-from tests.app_fixtures import fake_report, redis_state, redis_url, settings_for, standin_github, standin_openapi  # noqa: F401
+from bot.jobs import job as jobs
+from bot.jobs.job import MAX_WORKER_DEATHS, ResultCache, fork_gate_text, untrusted_fork
+from bot.result import JobResult
+from tests.app_fixtures import (fake_report, job_world, redis_state, redis_url, standin_github,  # noqa: F401
+                                standin_openapi)
 from tests.paths import ROOT
 
-REPO = "octo-org/shop-dbt"
-INST = 61
+REPO, INST, PR = "octo-org/shop-dbt", 61, 7
 
 
-@pytest.fixture
-def world(standin_github, redis_state, monkeypatch):
-    gh = standin_github
-    gh.add_installation(INST, "octo-org")
-    gh.add_repo(REPO, {"shop/models/orders.sql": "select 1 as amount\n"})
-    gh.commit(REPO, "feat", {"shop/models/orders.sql": "select 2 as amount\n"})
-    pr = gh.open_pull(REPO, 7, head_branch="feat")
-    monkeypatch.setattr(tasks, "settings", settings_for(gh))
-    ctx = tasks._Context()
-    ctx._state = redis_state
-    monkeypatch.setattr(tasks, "ctx", ctx)
-    calls = []
-
-    def fake_run_job(**kwargs):
-        calls.append(kwargs)
-        return world.result(kwargs)
-
-    class World:
-        result = staticmethod(lambda kwargs: JobResult([fake_report(head_sha=kwargs["pull"].head_sha)]))
-
-    world = World()
-    monkeypatch.setattr("bot.jobs.run_job", fake_run_job)
-    world.reapers = []  # countdowns of the reapers jobs scheduled (never sent to a real queue here)
-    monkeypatch.setattr(tasks.reap_stale_jobs, "apply_async", lambda countdown: world.reapers.append(countdown))
-    world.gh, world.pr, world.calls, world.state = gh, pr, calls, redis_state
-    return world
-
-
-def run(world, sha=None, gen=None, **kw):
-    sha = sha or world.pr["head_sha"]
-    if gen is None:
-        gen = world.state.bump(REPO, 7, sha)
-    return tasks.analyze_pull_request.run(installation_id=INST, repo=REPO, pr=7, head_sha=sha, gen=gen, **kw)
-
-
-def test_publishes_one_comment_and_a_failure_check(world):
-    assert run(world) == "failure"
-    gh = world.gh
-    [comment] = gh.comments(REPO, 7)
-    assert comment["user"] == gh.bot_login and comment["body"].startswith(MARKER)
+def test_publishes_one_comment_and_a_failure_check(job_world):
+    w = job_world
+    gen = w.request()
+    assert w.run(gen) == "failure"
+    [comment] = w.comments()
+    assert comment["user"] == w.gh.bot_login and comment["body"].startswith(MARKER)
     assert "`revenue`" in comment["body"] and len(comment["body"]) <= 60_000
-    [check] = gh.check_runs(REPO, world.pr["head_sha"])
-    assert (check["status"], check["conclusion"]) == ("completed", "failure")
-    assert check["external_id"] == f"{REPO}#7@{world.pr['head_sha']}#1"
-    # a rerun of the same commit after completion: a completed run is final on GitHub, so the
-    # rerun gets the sha's next run (the latest is the one GitHub shows); the first is not touched
-    patched = len(gh.requests_for("PATCH", rf"/check-runs/{check['id']}$"))
-    assert run(world) == "failure"
-    first, latest = gh.check_runs(REPO, world.pr["head_sha"])
-    assert first == check and len(gh.requests_for("PATCH", rf"/check-runs/{check['id']}$")) == patched
-    assert (latest["conclusion"], latest["external_id"]) == ("failure", f"{REPO}#7@{world.pr['head_sha']}#2")
-    assert len(gh.comments(REPO, 7)) == 1  # the same comment, left alone (unchanged)
-    assert len(gh.requests_for("PATCH", r"/issues/comments/")) == 0
-    assert world.state.overdue_jobs(now=1e12) == []  # nothing left registered as running
+    [check] = w.runs()
+    assert (check["status"], check["conclusion"], check["external_id"]) == ("completed", "failure", w.job_id(gen))
+    assert w.analyses == 1 and w.state.jobs() == [] and not w.state.pending(REPO, PR, w.sha)
+    # a rerun after completion: a completed run is final on GitHub, so the rerun reports on the
+    # sha's next run (the latest is the one GitHub shows); the same inputs are not analysed again
+    patched = len(w.gh.requests_for("PATCH", rf"/check-runs/{check['id']}$"))
+    gen2 = w.request()
+    assert w.run(gen2) == "failure"
+    first, latest = w.runs()
+    assert first == check and len(w.gh.requests_for("PATCH", rf"/check-runs/{check['id']}$")) == patched
+    assert (latest["conclusion"], latest["external_id"]) == ("failure", w.job_id(gen2))
+    assert w.analyses == 1  # published from the result stored for the same inputs
+    assert len(w.comments()) == 1 and w.gh.requests_for("PATCH", r"/issues/comments/") == []
 
 
-def test_a_rerun_takes_over_the_open_run_of_a_dead_job_one_run_per_sha(world):
-    sha = world.pr["head_sha"]
+def test_a_rerun_requested_while_a_job_runs_takes_its_run_over_one_run_one_analysis(job_world):
+    """Concurrency 1: the rerun waits in the queue while the first job analyses. The first job
+    leaves the run open for it; the rerun takes the run over and publishes the stored result."""
+    w = job_world
+    gen1 = w.request()
+    reruns = []
 
-    def killed(kwargs):
-        raise KeyboardInterrupt
+    def analysis(req):
+        reruns.append(w.request())  # /meshdiff rerun (or a redelivery with a new id) meanwhile
+        return fake_report(head_sha=req.head.sha)
 
-    world.result = killed
-    with pytest.raises(KeyboardInterrupt):  # the first job's worker dies: its run stays in_progress
-        run(world)
-    [dead] = world.gh.check_runs(REPO, sha)
-    [dead_job] = world.state.overdue_jobs(now=1e12)
-    assert dead["status"] == "in_progress" and dead["external_id"] == dead_job
-    world.result = lambda kwargs: JobResult([fake_report(head_sha=sha)])
-    assert run(world) == "failure"  # /meshdiff rerun
-    [only] = world.gh.check_runs(REPO, sha)
-    assert only["id"] == dead["id"] and only["external_id"] == f"{REPO}#7@{sha}#2"
-    assert (only["status"], only["conclusion"]) == ("completed", "failure")
-    assert only["started_at"] >= dead["started_at"]
-    takeover = world.gh.requests_for("PATCH", rf"/check-runs/{dead['id']}$")[0]["json"]
-    assert takeover["status"] == "in_progress" and takeover["external_id"].endswith("#2") and takeover["started_at"]
-    # the dead job's reaper finds a run that is no longer its own: it leaves it alone
-    world.state.start_job(dead_job, world.state.job(dead_job), deadline=0)
-    patches = len(world.gh.requests_for("PATCH", r"/check-runs/"))
-    tasks.reap_overdue()
-    assert len(world.gh.requests_for("PATCH", r"/check-runs/")) == patches
-    assert world.gh.check_runs(REPO, sha) == [only] and world.state.overdue_jobs(now=1e12) == []
+    w.analysis = analysis
+    assert w.run(gen1) == "handed over to a newer run"
+    [run] = w.runs()
+    assert run["status"] == "in_progress" and w.comments() == []
+    assert w.state.pending(REPO, PR, w.sha)  # the rerun is still to come: the reconciliation waits
+    assert w.run(reruns[0]) == "failure"
+    [only] = w.runs()
+    assert only["id"] == run["id"] and (only["conclusion"], only["external_id"]) == ("failure", w.job_id(reruns[0]))
+    assert w.analyses == 1 and len(w.comments()) == 1 and w.gh.violations == []
+    assert "cancelled" not in [r["json"].get("conclusion") for r in w.gh.requests_for("PATCH", r"/check-runs/")]
 
 
-def test_a_rerun_while_running_reports_on_the_same_run(world):
-    sha = world.pr["head_sha"]
-    nested = []
+def test_a_rerun_running_beside_the_first_job_waits_for_its_result(redis_state):
+    """Concurrency 2: two jobs need the same content; one computes it, the other waits for it."""
+    computing, release, calls = threading.Event(), threading.Event(), []
 
-    def rerun_meanwhile(kwargs):
-        if not nested:  # /meshdiff rerun while the first job analyses: a second worker runs it
-            nested.append("started")
-            nested.append(run(world))
-        return JobResult([fake_report(head_sha=sha)])
-
-    world.result = rerun_meanwhile
-    assert run(world, gen=world.state.bump(REPO, 7, sha)) == "superseded" and nested == ["started", "failure"]
-    [only] = world.gh.check_runs(REPO, sha)
-    assert (only["conclusion"], only["external_id"]) == ("failure", f"{REPO}#7@{sha}#2")  # never "cancelled"
-    assert len(world.gh.comments(REPO, 7)) == 1
-
-
-def test_stale_before_start_does_nothing(world):
-    old = world.pr["head_sha"]
-    world.gh.commit(REPO, "feat", {"shop/models/orders.sql": "select 3 as amount\n"})
-    world.gh.update_pull(REPO, 7)
-    assert run(world, sha=old) == "stale"
-    assert world.gh.check_runs(REPO) == [] and world.gh.comments(REPO, 7) == [] and world.calls == []
-
-
-def test_superseded_while_running_is_cancelled_and_never_commented(world):
-    def push_during_analysis(kwargs):
-        world.gh.commit(REPO, "feat", {"shop/models/orders.sql": "select 4 as amount\n"})
-        world.gh.update_pull(REPO, 7)
+    def compute():
+        calls.append(1)
+        computing.set()
+        release.wait(30)
         return JobResult([fake_report()])
 
-    world.result = push_during_analysis
-    assert run(world) == "superseded"
-    [check] = world.gh.check_runs(REPO)
+    first = ResultCache(redis_state, "job#1", poll_s=0.05)
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("first", first.get_or_compute("k", compute)))
+    t.start()
+    assert computing.wait(30)
+    t2 = threading.Thread(target=lambda: out.setdefault(
+        "second", ResultCache(redis_state, "job#2", poll_s=0.05).get_or_compute("k", compute)))
+    t2.start()
+    t2.join(0.5)
+    assert t2.is_alive()  # waiting for job#1's result, not computing it
+    release.set()
+    t.join(30), t2.join(30)
+    assert len(calls) == 1 and out["first"].to_dict() == out["second"].to_dict()
+
+
+def test_an_incomplete_result_is_never_reused(redis_state):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        report = fake_report()
+        report.errors.append("the compile of finance timed out")
+        return JobResult([report])
+
+    for job in ("job#1", "job#2"):
+        ResultCache(redis_state, job).get_or_compute("k", compute)
+    assert len(calls) == 2
+
+
+def test_stale_before_start_does_nothing(job_world):
+    w = job_world
+    old = w.sha
+    w.gh.commit(REPO, "feat", {"shop/models/orders.sql": "select 3 as amount\n"})
+    w.gh.update_pull(REPO, PR)
+    assert w.run(sha=old) == "stale"
+    assert w.gh.check_runs(REPO) == [] and w.comments() == [] and w.analyses == 0
+
+
+def test_superseded_while_running_is_cancelled_and_never_commented(job_world):
+    w = job_world
+
+    def push_during_analysis(req):
+        w.gh.commit(REPO, "feat", {"shop/models/orders.sql": "select 4 as amount\n"})
+        w.gh.update_pull(REPO, PR)
+        return fake_report(head_sha=req.head.sha)
+
+    w.analysis = push_during_analysis
+    old = w.sha
+    assert w.run() == "superseded"
+    [check] = w.runs(old)
     assert (check["status"], check["conclusion"]) == ("completed", "cancelled")
-    assert world.gh.comments(REPO, 7) == []
+    assert w.comments() == [] and w.state.jobs() == []
 
 
-def test_newer_run_of_same_sha_supersedes(world):
-    sha = world.pr["head_sha"]
-    gen1 = world.state.bump(REPO, 7, sha)
-    world.state.bump(REPO, 7, sha)  # a rerun was requested meanwhile
-    assert run(world, gen=gen1) == "superseded before start"
+def test_newer_run_of_same_sha_supersedes_before_start(job_world):
+    w = job_world
+    gen1 = w.request()
+    w.request()  # a rerun was requested meanwhile
+    assert w.run(gen1) == "superseded before start" and w.gh.check_runs(REPO) == []
 
 
-def test_github_outage_while_publishing_retried_without_recompute(world):
-    gh = world.gh
-    gh.fail_next("PATCH", r"/check-runs/\d+$", 502, times=10)  # the check's completion keeps failing
-    gen = world.state.bump(REPO, 7, world.pr["head_sha"])
+def test_a_generation_redis_forgot_is_not_a_newer_run(job_world):
+    """Redis restarted empty while the job analysed: the job publishes its verdict (never a false
+    "superseded") and puts back what Redis lost."""
+    w = job_world
+    gen = w.request()
+
+    def redis_restarted(req):
+        w.state.r.flushdb()
+        return fake_report(head_sha=req.head.sha)
+
+    w.analysis = redis_restarted
+    assert w.run(gen) == "failure"
+    [check] = w.runs()
+    assert check["conclusion"] == "failure" and len(w.comments()) == 1
+    assert w.state.generation(REPO, PR, w.sha) == gen  # restored
+
+
+def test_github_outage_while_publishing_retried_without_recompute(job_world):
+    w = job_world
+    w.gh.fail_next("PATCH", r"/check-runs/\d+$", 502, times=10)  # the check's completion keeps failing
+    gen = w.request()
     with pytest.raises(GithubException):  # called directly, Celery's retry re-raises the error
-        run(world, gen=gen)
-    assert len(world.calls) == 1
-    gh._failures.clear()
-    assert run(world, gen=gen) == "failure"
-    assert len(world.calls) == 1  # the stored result was published, not recomputed
-    [check] = gh.check_runs(REPO)
-    assert check["conclusion"] == "failure" and len(gh.comments(REPO, 7)) == 1
+        w.run(gen)
+    assert w.analyses == 1 and w.state.job(w.job_id(gen))["state"] == "retrying"
+    w.gh._failures.clear()
+    assert w.run(gen) == "failure"
+    assert w.analyses == 1  # the stored result was published, not recomputed
+    [check] = w.runs()
+    assert check["conclusion"] == "failure" and len(w.comments()) == 1 and w.state.jobs() == []
 
 
-def test_internal_error_completes_check_with_message(world):
-    def boom(kwargs):
+def test_internal_error_completes_check_with_message(job_world):
+    w = job_world
+
+    def boom(req):
         raise RuntimeError("kaput")
 
-    world.result = boom
-    assert run(world) == "failed"
-    [check] = world.gh.check_runs(REPO)
+    w.analysis = boom
+    assert w.run() == "failed"
+    [check] = w.runs()
     assert check["conclusion"] == "failure" and "/meshdiff rerun" in check["output"]["summary"]
-    assert "internal error (RuntimeError)" in check["output"]["summary"]
-    assert world.gh.comments(REPO, 7) == []
+    assert "internal error (RuntimeError)" in check["output"]["summary"] and w.comments() == []
 
 
-def test_soft_time_limit_completes_check(world):
-    def slow(kwargs):
+def test_soft_time_limit_completes_check(job_world):
+    w = job_world
+
+    def slow(req):
         raise SoftTimeLimitExceeded()
 
-    world.result = slow
-    assert run(world) == "timed out"
-    [check] = world.gh.check_runs(REPO)
+    w.analysis = slow
+    assert w.run() == "timed out"
+    [check] = w.runs()
     assert check["conclusion"] == "failure" and "took longer than" in check["output"]["summary"]
 
 
-def test_hard_time_limit_hook_and_reaper(world):
-    sha = world.pr["head_sha"]
-    gen = world.state.bump(REPO, 7, sha)
-    job_id = f"{REPO}#7@{sha}#{gen}"
+def test_hard_time_limit_hook_completes_the_run(job_world):
     from bot.github.checks import CheckRun
     from bot.github.client import make_github
 
-    g = make_github(world.gh.issue_token(INST), world.gh.api_url)
-    run_id = CheckRun(g.get_repo(REPO), sha, job_id).start()
-    world.state.start_job(job_id, {"installation_id": INST, "repo": REPO, "pr": 7, "head_sha": sha, "gen": gen,
-                                   "check_run_id": run_id}, deadline=0)
-    assert tasks.reap_overdue() == 1
-    [check] = world.gh.check_runs(REPO)
-    assert check["conclusion"] == "failure" and "worker stopped" in check["output"]["summary"]
-    # the hard-time-limit hook (run by Celery in the pool's parent)
-    gen2 = world.state.bump(REPO, 7, sha)
-    CheckRun(g.get_repo(REPO), sha, f"{REPO}#7@{sha}#{gen2}").start()
-    tasks.analyze_pull_request.on_failure(TimeLimitExceeded(10), "id", (), {
-        "installation_id": INST, "repo": REPO, "pr": 7, "head_sha": sha, "gen": gen2}, None)
-    assert [c["status"] for c in world.gh.check_runs(REPO)] == ["completed", "completed"]
-    assert "hard time limit" in world.gh.check_runs(REPO)[1]["output"]["summary"]
+    w = job_world
+    gen = w.request()
+    g = make_github(w.gh.issue_token(INST), w.gh.api_url)
+    CheckRun(g.get_repo(REPO), w.sha, w.job_id(gen)).start()
+    w.tasks.analyze_pull_request.on_failure(TimeLimitExceeded(10), "id", (), {
+        "installation_id": INST, "repo": REPO, "pr": PR, "head_sha": w.sha, "gen": gen}, None)
+    [check] = w.runs()
+    assert check["conclusion"] == "failure" and "hard time limit" in check["output"]["summary"]
 
 
-def test_a_started_job_schedules_its_own_reaper_so_a_killed_job_is_completed_without_beat(world):
-    hard = tasks.settings.hard_time_limit_s
+def test_job_of_a_removed_repository_is_dropped_before_start(job_world):
+    w = job_world
+    w.state.set_repo_removed(INST, REPO, True)  # installation_repositories.removed arrived meanwhile
+    before = len(w.gh.requests)
+    assert w.run() == "repository removed from the installation"
+    assert w.gh.requests[before:] == [] and w.analyses == 0  # not even a token was minted
+    w.state.set_repo_removed(INST, REPO, False)
+    w.state.set_suspended(INST, True)  # the installation was suspended (or deleted)
+    assert w.run() == "installation suspended or deleted"
+    assert w.gh.requests[before:] == [] and w.gh.check_runs(REPO) == []
 
-    def killed(kwargs):  # the process is killed: no except clause, no on_failure (e.g. OOM, SIGKILL)
+
+def test_repository_removed_while_analysing_publishes_nothing(job_world):
+    w = job_world
+
+    def removed_meanwhile(req):
+        w.state.set_repo_removed(INST, REPO, True)
+        return fake_report(head_sha=req.head.sha)
+
+    w.analysis = removed_meanwhile
+    assert w.run() == "repository removed from the installation"
+    assert w.comments() == []
+    assert w.gh.requests_for("PATCH", r"/check-runs/\d+$") == []  # the check run is not touched either
+    assert w.state.jobs() == []  # and the recovery will not try to
+
+
+def test_a_killed_job_runs_again_on_the_same_check_run(job_world):
+    """The worker dies mid-analysis (no except clause, no finally that reports: SIGKILL, OOM). Its
+    record stays ``running`` without a lease; the next execution continues on the same run."""
+    from bot.jobs.recovery import recover_jobs
+
+    w = job_world
+
+    def killed(req):
         raise KeyboardInterrupt
 
-    world.result = killed
-    gen = world.state.bump(REPO, 7, world.pr["head_sha"])
+    w.analysis = killed
+    gen = w.request()
     with pytest.raises(KeyboardInterrupt):
-        run(world, gen=gen)
-    [job_id] = world.state.overdue_jobs(now=1e12)
-    deadline_in = world.state.job(job_id)["deadline"] - time.time()
-    [countdown] = world.reapers  # scheduled when the job started, not by beat
-    assert countdown > hard and countdown >= deadline_in + 10
-    [check] = world.gh.check_runs(REPO)
-    assert check["status"] == "in_progress"
-    assert tasks.reap_stale_jobs.run() == 0  # before the deadline the reaper leaves a live job alone
-    world.state.start_job(job_id, world.state.job(job_id), deadline=time.time() - 1)  # ...the countdown passed
-    assert tasks.reap_stale_jobs.run() == 1
-    [check] = world.gh.check_runs(REPO)
-    assert check["conclusion"] == "failure" and "worker stopped" in check["output"]["summary"]
-    # Celery delivers the job again (acks_late): its own run is completed, and a completed run is
-    # final, so the result goes to a new run of the commit; the reaper's run is left as it is
-    world.result = lambda kwargs: JobResult([fake_report(conclusion="success", head_sha=kwargs["pull"].head_sha)])
-    assert run(world, gen=gen) == "success"
-    first, latest = world.gh.check_runs(REPO)
-    assert first == check and (latest["conclusion"], latest["external_id"]) == ("success", job_id)
-    assert world.gh.violations == []
+        w.run(gen)
+    [dead] = w.runs()
+    job_id = w.job_id(gen)
+    assert dead["status"] == "in_progress" and w.state.job(job_id)["state"] == "running"
+    assert w.state.lease(job_id) is None  # (a real kill leaves the lease to expire)
+    requeued = []
+    assert recover_jobs(w.ctx, requeued.append) == {"requeued": 1, "failed": 0}
+    [record] = requeued
+    assert record["deaths"] == 1 and w.state.job(job_id)["state"] == "requeued"
+    assert recover_jobs(w.ctx, requeued.append) == {"requeued": 0, "failed": 0}  # sent once
+    w.analysis = lambda req: fake_report(head_sha=req.head.sha)
+    assert w.run(record["gen"]) == "failure"
+    [only] = w.runs()
+    assert only["id"] == dead["id"] and (only["conclusion"], only["external_id"]) == ("failure", job_id)
+    assert len(w.comments()) == 1 and w.state.jobs() == []
+    # the dead worker's message comes back from the broker much later: a no-op
+    assert w.run(gen) == "already finished" and w.runs() == [only]
+
+
+def test_a_commit_whose_worker_keeps_dying_fails_instead_of_looping(job_world):
+    from bot.jobs.recovery import recover_jobs
+
+    w = job_world
+
+    def killed(req):
+        raise KeyboardInterrupt
+
+    w.analysis = killed
+    gen = w.request()
+    requeued = []
+    for death in range(1, MAX_WORKER_DEATHS + 1):
+        with pytest.raises(KeyboardInterrupt):
+            w.run(gen)
+        recover_jobs(w.ctx, requeued.append)
+    assert len(requeued) == MAX_WORKER_DEATHS - 1 and w.analyses == MAX_WORKER_DEATHS
+    [check] = w.runs()
+    assert (check["status"], check["conclusion"]) == ("completed", "failure")
+    assert f"The worker stopped {MAX_WORKER_DEATHS} times" in check["output"]["summary"]
+    assert "/meshdiff rerun" in check["output"]["summary"] and w.state.jobs() == []
+
+
+def test_failure_while_github_is_down_is_completed_by_the_recovery(job_world):
+    from bot.jobs.recovery import recover_jobs
+
+    w = job_world
+
+    def boom(req):
+        w.gh.fail_next("PATCH", r"/check-runs/\d+$", 503, times=5)  # GitHub down when reporting it
+        raise RuntimeError("kaput")
+
+    w.analysis = boom
+    gen = w.request()
+    assert w.run(gen) == "failed"
+    [check] = w.runs()
+    record = w.state.job(w.job_id(gen))
+    assert check["status"] == "in_progress" and record["state"] == "failing" and "internal error" in record["why"]
+    assert recover_jobs(w.ctx, print) == {"requeued": 0, "failed": 0}  # not due yet
+    assert recover_jobs(w.ctx, print, now=record["retry_at"] + 1) == {"requeued": 0, "failed": 1}
+    [check] = w.runs()
+    assert check["conclusion"] == "failure" and "internal error" in check["output"]["summary"]
+    assert w.state.jobs() == []
+
+
+def test_the_recovery_gives_up_after_bounded_tries(job_world):
+    from bot.jobs.recovery import recover_jobs
+
+    w = job_world
+    job = f"{REPO}#7@{'9' * 40}#1"
+    w.state.register_job(job, {"installation_id": 404, "repo": REPO, "pr": 7, "head_sha": "9" * 40, "gen": 1,
+                               "state": "failing", "why": "x", "retry_at": 0, "fail_tries": jobs.MAX_FAIL_TRIES},
+                         0)
+    assert recover_jobs(w.ctx, print) == {"requeued": 0, "failed": 0}  # installation 404: minting fails
+    assert w.state.job(job) is None and w.state.jobs() == []
+
+
+def test_nothing_to_analyse_is_neutral_and_quiet(job_world):
+    w = job_world
+    w.gh.commit(REPO, "feat", {"README.md": "docs only\n", "shop/models/orders.sql": "select 1 as amount\n"})
+    w.gh.update_pull(REPO, PR)
+    assert w.run() == "neutral"
+    [check] = w.runs()
+    assert check["conclusion"] == "neutral" and w.comments() == [] and w.analyses == 0
+
+
+def test_commands(job_world):
+    w = job_world
+    gh = w.gh
+    gh.set_permission(REPO, "alice", "write")
+    gh.set_permission(REPO, "bob", "read")
+
+    def command(user, body, name, **kw):
+        c = gh.add_comment(REPO, PR, body, user=user)
+        return w.tasks.handle_command.run(installation_id=INST, repo=REPO, pr=PR, comment_id=c["id"], user=user,
+                                          command=name, **kw)
+
+    assert command("alice", "/meshdiff rerun", "rerun") == "rerun"
+    [sent] = w.sent
+    assert sent["head_sha"] == w.sha and sent["gen"] == w.state.generation(REPO, PR, w.sha) and sent["approved"]
+    assert w.state.pending(REPO, PR, w.sha)
+    assert command("bob", "/meshdiff rerun", "rerun") == "denied"
+    assert "need write access" in gh.comments(REPO, PR)[-1]["body"]
+    assert command("alice", "/meshdiff help", "help") == "help"
+    assert "/meshdiff rerun" in gh.comments(REPO, PR)[-1]["body"]
+    assert command("alice", "/meshdiff rerunn", "unknown", suggestion="/meshdiff rerun",
+                   typed="/meshdiff rerunn") == "unknown"
+    assert "Did you mean `/meshdiff rerun`?" in gh.comments(REPO, PR)[-1]["body"]
+    assert len(w.sent) == 1
+    reactions = [r["json"]["content"] for r in gh.requests_for("POST", r"/reactions$")]
+    assert reactions == ["rocket", "confused", "+1", "confused"]
+
+
+def test_fork_gate():
+    from types import SimpleNamespace as NS
+
+    def pull(head, base, assoc):
+        return NS(head=NS(repo=NS(full_name=head) if head else None), base=NS(repo=NS(full_name=base)),
+                  author_association=assoc)
+
+    assert untrusted_fork(pull("mallory/shop-dbt", REPO, "CONTRIBUTOR"))
+    assert untrusted_fork(pull("mallory/shop-dbt", REPO, "FIRST_TIME_CONTRIBUTOR"))
+    assert untrusted_fork(pull(None, REPO, "MEMBER"))  # the fork was deleted
+    assert not untrusted_fork(pull("alice/shop-dbt", REPO, "MEMBER"))
+    assert not untrusted_fork(pull(REPO, REPO, "NONE"))  # a branch of the repository itself
+    assert "/meshdiff rerun" in fork_gate_text("a" * 40)
+
+
+def test_the_analysis_writes_its_temporary_files_into_its_own_work_dir(job_world):
+    import tempfile
+
+    w = job_world
+    seen = {}
+
+    def analysis(req):
+        seen["tmp"] = tempfile.mkdtemp(prefix="probe-")
+        seen["env"] = os.environ.get("TMPDIR")
+        return fake_report(head_sha=req.head.sha)
+
+    w.analysis = analysis
+    assert w.run() == "failure"
+    assert seen["tmp"].startswith(w.work_dir + os.sep) and seen["env"].startswith(w.work_dir + os.sep)
+    assert not os.path.exists(seen["tmp"]) and tempfile.gettempdir() != os.path.dirname(seen["tmp"])
 
 
 def test_celery_pinned_to_a_version_that_reports_hard_time_limits():
@@ -249,129 +401,3 @@ def test_celery_pinned_to_a_version_that_reports_hard_time_limits():
     assert not celery.specifier.contains("5.6.3") and celery.specifier.contains("5.7.0")
     assert not celery.specifier.contains("6.0.0")
     assert celery.specifier.contains(metadata.version("celery"))
-
-
-def test_job_of_a_removed_repository_is_dropped_before_start(world):
-    sha = world.pr["head_sha"]
-    world.state.set_repo_removed(INST, REPO, True)  # installation_repositories.removed arrived meanwhile
-    before = len(world.gh.requests)
-    assert run(world) == "repository removed from the installation"
-    assert world.gh.requests[before:] == [] and world.calls == []  # not even a token was minted
-    world.state.set_repo_removed(INST, REPO, False)
-    world.state.set_suspended(INST, True)  # the installation was suspended (or deleted)
-    assert run(world, sha=sha) == "installation suspended or deleted"
-    assert world.gh.requests[before:] == [] and world.gh.check_runs(REPO) == []
-
-
-def test_repository_removed_while_analysing_publishes_nothing(world):
-    def removed_meanwhile(kwargs):
-        world.state.set_repo_removed(INST, REPO, True)
-        return JobResult([fake_report(head_sha=kwargs["pull"].head_sha)])
-
-    world.result = removed_meanwhile
-    assert run(world) == "repository removed from the installation"
-    assert world.gh.comments(REPO, 7) == []
-    assert world.gh.requests_for("PATCH", r"/check-runs/\d+$") == []  # the check run is not touched either
-    assert world.state.overdue_jobs(now=1e12) == []  # and the reaper will not try to
-    # a job of that repository the reaper finds later is let go without calling GitHub
-    job = f"{REPO}#7@{'9' * 40}#1"
-    world.state.start_job(job, {"installation_id": INST, "repo": REPO, "pr": 7, "head_sha": "9" * 40, "gen": 1},
-                          deadline=0)
-    before = len(world.gh.requests)
-    assert tasks.reap_overdue() == 0
-    assert world.gh.requests[before:] == [] and world.state.job(job) is None
-
-
-def test_a_commit_whose_worker_keeps_dying_fails_instead_of_looping(world):
-    """Celery hands a job whose worker died back to the queue (acks_late): after
-    MAX_WORKER_DEATHS such deaths the next delivery completes the check run with a failure."""
-    sha = world.pr["head_sha"]
-    gen = world.state.bump(REPO, 7, sha)
-    job_id = f"{REPO}#7@{sha}#{gen}"
-    world.state.attempt(job_id)  # one delivery started and never finished: still analysed
-    assert run(world, gen=gen) == "failure" and len(world.calls) == 1
-    gen = world.state.bump(REPO, 7, sha)
-    job_id = f"{REPO}#7@{sha}#{gen}"
-    for _ in range(tasks.MAX_WORKER_DEATHS):
-        world.state.attempt(job_id)
-    assert run(world, gen=gen) == "worker died"
-    assert len(world.calls) == 1  # not analysed once more
-    latest = world.gh.check_runs(REPO, sha)[-1]
-    assert (latest["status"], latest["conclusion"], latest["external_id"]) == ("completed", "failure", job_id)
-    assert f"The worker stopped {tasks.MAX_WORKER_DEATHS} times" in latest["output"]["summary"]
-    assert "/meshdiff rerun" in latest["output"]["summary"]
-    assert world.state.overdue_jobs(now=1e12) == [] and len(world.gh.comments(REPO, 7)) == 1
-
-
-def test_nothing_to_analyse_is_neutral_and_quiet(world):
-    world.result = lambda kwargs: JobResult(nothing="This pull request changes no file of the dbt project(s).")
-    assert run(world) == "neutral"
-    [check] = world.gh.check_runs(REPO)
-    assert check["conclusion"] == "neutral" and world.gh.comments(REPO, 7) == []
-
-
-def test_commands(world, monkeypatch):
-    gh = world.gh
-    sent = []
-    monkeypatch.setattr(tasks.analyze_pull_request, "apply_async", lambda kwargs: sent.append(kwargs))
-    gh.set_permission(REPO, "alice", "write")
-    gh.set_permission(REPO, "bob", "read")
-
-    def command(user, body, name, **kw):
-        c = gh.add_comment(REPO, 7, body, user=user)
-        return tasks.handle_command.run(installation_id=INST, repo=REPO, pr=7, comment_id=c["id"], user=user,
-                                        command=name, **kw)
-
-    assert command("alice", "/meshdiff rerun", "rerun") == "rerun"
-    assert sent and sent[0]["head_sha"] == world.pr["head_sha"] and sent[0]["gen"] == 1
-    assert command("bob", "/meshdiff rerun", "rerun") == "denied"
-    assert "need write access" in gh.comments(REPO, 7)[-1]["body"]
-    assert command("alice", "/meshdiff help", "help") == "help"
-    assert "/meshdiff rerun" in gh.comments(REPO, 7)[-1]["body"]
-    assert command("alice", "/meshdiff rerunn", "unknown", suggestion="/meshdiff rerun",
-                   typed="/meshdiff rerunn") == "unknown"
-    assert "Did you mean `/meshdiff rerun`?" in gh.comments(REPO, 7)[-1]["body"]
-    assert len(sent) == 1
-    reactions = [r["json"]["content"] for r in gh.requests_for("POST", r"/reactions$")]
-    assert reactions == ["rocket", "confused", "+1", "confused"]
-
-
-def test_fork_gate():
-    from types import SimpleNamespace as NS
-
-    def pull(head, base, assoc):
-        return NS(head=NS(repo=NS(full_name=head) if head else None), base=NS(repo=NS(full_name=base)),
-                  author_association=assoc)
-
-    assert tasks.untrusted_fork(pull("mallory/shop-dbt", REPO, "CONTRIBUTOR"))
-    assert tasks.untrusted_fork(pull("mallory/shop-dbt", REPO, "FIRST_TIME_CONTRIBUTOR"))
-    assert tasks.untrusted_fork(pull(None, REPO, "MEMBER"))  # the fork was deleted
-    assert not tasks.untrusted_fork(pull("alice/shop-dbt", REPO, "MEMBER"))
-    assert not tasks.untrusted_fork(pull(REPO, REPO, "NONE"))  # a branch of the repository itself
-    assert "/meshdiff rerun" in tasks.fork_gate_text("a" * 40)
-
-
-def test_failure_while_github_is_down_is_finished_by_the_reaper(world):
-    def boom(kwargs):
-        world.gh.fail_next("PATCH", r"/check-runs/\d+$", 503, times=5)  # GitHub down when reporting it
-        raise RuntimeError("kaput")
-
-    world.result = boom
-    assert run(world) == "failed"
-    [check] = world.gh.check_runs(REPO)
-    assert check["status"] == "in_progress" and world.reapers[-1] == 330
-    [job_id] = world.state.overdue_jobs(now=1e12)
-    assert "internal error" in world.state.job(job_id)["why"]
-    assert tasks.reap_overdue() == 0  # not overdue yet
-    world.state.start_job(job_id, world.state.job(job_id), deadline=0)
-    assert tasks.reap_overdue() == 1
-    [check] = world.gh.check_runs(REPO)
-    assert check["conclusion"] == "failure" and "internal error" in check["output"]["summary"]
-
-
-def test_reaper_gives_up_after_bounded_tries(world):
-    job = f"{REPO}#7@{'9' * 40}#1"
-    world.state.start_job(job, {"installation_id": 404, "repo": REPO, "pr": 7, "head_sha": "9" * 40, "gen": 1,
-                                "reap_tries": tasks.MAX_REAP_TRIES}, deadline=0)
-    assert tasks.reap_overdue() == 0  # installation 404 does not exist: minting fails
-    assert world.state.job(job) is None and world.state.overdue_jobs(now=1e12) == []

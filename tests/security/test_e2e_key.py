@@ -1,24 +1,17 @@
-"""End to end (issue 8): the real Flask app, a real Celery worker, the stand-in GitHub, the App's
+"""End to end (issue 8): the web process under gunicorn, a real Celery worker, the stand-in GitHub, the App's
 key planted in a file (``MESHDIFF_PRIVATE_KEY_PATH``), and a pull request that tries every way
 it has to get the key into its comment: ``read_text`` of the key file, of the worker's
 ``/proc/<pid>/environ`` and of the sandbox's own, and ``env_var``. The check run fails with
 dbt's error, saying why; no line of the key is in the comment, the check run or its annotations.
-Reuses the e2e harness of ``tests/test_e2e_app.py``.
+Reuses the e2e harness of ``tests/test_e2e_app.py`` (``tests/app_rig.py``).
 """
 from __future__ import annotations
 
-import os
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
-from bot.jobs.state import State
-from tests.app_fixtures import redis_url, settings_for  # noqa: F401 - the session's own Redis
-from tests.paths import ROOT
-from tests.standin import StandInGitHub
-from tests.test_e2e_app import EXEC, FINANCE, INSTALLATION, MESH_YML, SHOP, Mesh, Worker, _copy_project, _wait
-from webhooks.app import create_app
+from tests.app_fixtures import redis_url  # noqa: F401 - the session's own Redis
+from tests.app_rig import Rig
+from tests.test_e2e_app import Mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.dbt]
 
@@ -26,40 +19,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.dbt]
 @pytest.fixture(scope="module")
 def keyed_mesh(tmp_path_factory, redis_url):  # noqa: F811
     tmp = tmp_path_factory.mktemp("e2e-key")
-    state = State.from_url(redis_url)
-    state.r.flushdb()
-    gh = StandInGitHub(root=tmp / "github")
-    gh.add_installation(INSTALLATION, "octo-org")
-    for repo, project in ((SHOP, "shop"), (FINANCE, "finance"), (EXEC, "exec_reporting")):
-        src = tmp / "src" / repo.split("/")[1]
-        _copy_project(project, str(src))
-        if repo == SHOP:
-            (src / ".meshdiff.yml").write_text(MESH_YML)
-        gh.add_repo(repo, str(src), installation_id=INSTALLATION)
+    rig = Rig(tmp, redis_url=redis_url)
+    rig.state.r.flushdb()
     keys = tmp / "keys"
     keys.mkdir()
     key_file = keys / "app.pem"
-    key_file.write_text(gh.private_key_pem)
+    key_file.write_text(rig.gh.private_key_pem)
     key_file.chmod(0o600)
-    app = create_app(settings_for(gh))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHDIFF_")}
-    env.update(MESHDIFF_APP_ID=str(gh.app_id), MESHDIFF_PRIVATE_KEY_PATH=str(key_file),
-               MESHDIFF_REDIS_URL=redis_url, MESHDIFF_GITHUB_API_URL=gh.api_url, MESHDIFF_GITHUB_URL=gh.web_url,
-               MESHDIFF_CACHE_DIR=str(tmp / "cache"), MESHDIFF_WORK_DIR=str(tmp / "work"),
-               MESHDIFF_JOB_TIMEOUT_S="1200", PYTHONPATH=ROOT)
-    worker = Worker(env, str(tmp / "worker.log"))
     try:
-        _wait(lambda: state.workers(), "the worker's first heartbeat", timeout=1200, worker=worker)
-        mesh = Mesh(gh, f"http://127.0.0.1:{server.server_port}/webhooks/github", worker, state)
+        mesh = Mesh(rig, MESHDIFF_PRIVATE_KEY="", MESHDIFF_PRIVATE_KEY_PATH=str(key_file),
+                    MESHDIFF_JOB_TIMEOUT_S="1200")
         mesh.key_file = str(key_file)
         yield mesh
     finally:
-        worker.stop()
-        server.shutdown()
-        gh.stop()
-        state.r.flushdb()
+        rig.stop()
+        rig.state.r.flushdb()
 
 
 def _key_lines(pem: str) -> list[str]:

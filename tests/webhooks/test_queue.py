@@ -24,6 +24,26 @@ def test_enqueues_ids_only_on_real_queue(redis_state):
     message = json.loads(redis_state.r.lindex(QUEUE, 0))
     assert message["headers"]["task"] == TASK_ANALYZE
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
-    assert args == [] and kwargs == {"installation_id": 9, "repo": REPO, "pr": 3, "head_sha": "4" * 40, "gen": 1,
+    assert args == [] and kwargs == {"installation_id": 9, "repo": REPO, "pr": 3, "head_sha": "4" * 40,
+                                     "gen": redis_state.generation(REPO, 3, "4" * 40),
                                      "delivery": hdrs["X-GitHub-Delivery"], "trigger": "pull_request.opened"}
     assert "token" not in json.dumps(message).lower()
+
+
+def test_the_web_writes_the_message_celery_itself_writes(redis_state, redis_url):
+    """The web pushes the task message in its own Lua script: it must be what Celery's
+    ``send_task`` stores, key for key (a real worker reads it in tests/test_e2e_app.py)."""
+    from bot.celeryapp import make_celery, task_message
+
+    make_celery(settings_for()).send_task(TASK_ANALYZE, kwargs={"repo": REPO, "pr": 3})
+    celery_made = json.loads(redis_state.r.rpop(QUEUE))
+    ours = json.loads(task_message(TASK_ANALYZE, {"repo": REPO, "pr": 3}))
+
+    def shape(message):
+        return {k: sorted(v) if isinstance(v, dict) else type(v).__name__ for k, v in message.items()}
+
+    assert shape(ours) == shape(celery_made)
+    assert ours["properties"]["delivery_info"] == celery_made["properties"]["delivery_info"]
+    for key in ("lang", "task", "retries", "timelimit", "argsrepr", "kwargsrepr", "stamps"):
+        assert ours["headers"][key] == celery_made["headers"][key], key
+    assert base64.b64decode(ours["body"]) == base64.b64decode(celery_made["body"])

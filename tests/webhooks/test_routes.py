@@ -1,6 +1,6 @@
 """The webhook endpoint with real payloads (@octokit/webhooks-examples), the real Flask app and
-a real Redis (the test session's own redis-server); the queue is a recorder here (test_webhooks_queue.py uses
-the real Celery/Redis queue)."""
+a real Redis (the test session's own redis-server): what a delivery queues is read back from the
+worker queue in Redis (test_queue.py checks a real Celery worker reads it)."""
 import json
 import time
 
@@ -8,7 +8,7 @@ import pytest
 
 from bot.celeryapp import TASK_ANALYZE, TASK_COMMAND
 from bot.settings import Settings, SettingsError
-from tests.app_fixtures import TEST_SECRET, adapt_event, redis_state, redis_url, settings_for  # noqa: F401
+from tests.app_fixtures import TEST_REDIS_OVERRIDE, TEST_SECRET, adapt_event, queued, redis_state, redis_url, settings_for  # noqa: F401
 from tests.standin import webhooks as wh
 from webhooks.app import MAX_BODY_BYTES, create_app
 from webhooks.security import signature, verify_signature
@@ -17,19 +17,21 @@ REPO = "octo-org/shop-dbt"
 HEAD = "1" * 40
 
 
-class Recorder:
-    def __init__(self):
-        self.calls = []
+class Queue:
+    """The jobs a test's deliveries queued (read from Redis)."""
 
-    def __call__(self, name, kwargs):
-        self.calls.append((name, kwargs))
+    def __init__(self, state):
+        self.state = state
+
+    @property
+    def calls(self):
+        return queued(self.state)
 
 
 @pytest.fixture
 def web(redis_state):
-    rec = Recorder()
-    app = create_app(settings_for(), state=redis_state, enqueue=rec)
-    return app.test_client(), rec, redis_state
+    app = create_app(settings_for(), state=redis_state)
+    return app.test_client(), Queue(redis_state), redis_state
 
 
 def post(client, event, payload, *, secret=TEST_SECRET, delivery=None, body=None):
@@ -79,7 +81,7 @@ def test_signature_compared_in_constant_time(web, monkeypatch):
 
 def test_refuses_to_start_without_secret(redis_state, redis_url):
     with pytest.raises(SettingsError, match="MESHDIFF_WEBHOOK_SECRET"):
-        create_app(Settings(redis_url=redis_url), state=redis_state, enqueue=Recorder())
+        create_app(Settings(redis_url=redis_url), state=redis_state)
 
 
 @pytest.mark.parametrize("action, variant", [("opened", "with-installation"), ("synchronize", "with-installation"),
@@ -93,9 +95,11 @@ def test_pull_request_actions_enqueue_ids_only(web, action, variant):
     assert resp.status_code == 202, resp.get_json()
     [(name, kwargs)] = rec.calls
     assert name == TASK_ANALYZE
-    assert kwargs == {"installation_id": 77, "repo": REPO, "pr": 5, "head_sha": HEAD, "gen": 1,
+    assert kwargs == {"installation_id": 77, "repo": REPO, "pr": 5, "head_sha": HEAD, "gen": kwargs["gen"],
                       "delivery": kwargs["delivery"], "trigger": f"pull_request.{action}"}
-    assert state.head(REPO, 5) == HEAD and state.generation(REPO, 5, HEAD) == 1
+    assert abs(kwargs["gen"] / 1e6 - time.time()) < 600  # a generation is the request's time (µs)
+    assert state.head(REPO, 5) == HEAD and state.generation(REPO, 5, HEAD) == kwargs["gen"]
+    assert state.pending(REPO, 5, HEAD)  # the reconciliation leaves a queued commit alone
 
 
 def test_redelivery_is_a_noop(web):
@@ -104,7 +108,8 @@ def test_redelivery_is_a_noop(web):
     assert post(client, "pull_request", payload, delivery="d-1").status_code == 202
     again = post(client, "pull_request", payload, delivery="d-1")
     assert again.status_code == 200 and again.get_json() == {"duplicate": "d-1"}
-    assert len(rec.calls) == 1 and state.generation(REPO, 5, HEAD) == 1
+    [(_, kwargs)] = rec.calls
+    assert state.generation(REPO, 5, HEAD) == kwargs["gen"]
 
 
 @pytest.mark.parametrize("mangle", ["missing", "wrong-secret", "tampered", "sha1-only"])
@@ -188,7 +193,8 @@ def test_check_run_rerun(web, action):
     payload["check_run"]["pull_requests"] = []  # fork PRs have none: the external id is enough
     assert post(client, "check_run", payload).status_code == 202
     [(name, kwargs)] = rec.calls
-    assert (name, kwargs["pr"], kwargs["head_sha"], kwargs["gen"]) == (TASK_ANALYZE, 5, HEAD, 1)
+    assert (name, kwargs["pr"], kwargs["head_sha"], kwargs["approved"]) == (TASK_ANALYZE, 5, HEAD, True)
+    assert kwargs["gen"] == state.generation(REPO, 5, HEAD)
 
 
 def test_check_run_of_another_app_ignored(web):
@@ -250,7 +256,7 @@ def test_repository_removed_drops_its_events_until_added_again(web):
     resp = post(client, "pull_request", pr_event("synchronize"))
     assert resp.status_code == 200 and resp.get_json() == {"ignored": "repository removed from the installation"}
     assert post(client, "issue_comment", comment_event("/meshdiff rerun")).status_code == 200
-    assert rec.calls == [] and state.generation(REPO, 5, HEAD) == 0
+    assert rec.calls == [] and state.generation(REPO, 5, HEAD) is None
     resp = post(client, "installation_repositories",
                 _access_event("installation_repositories", "added", "repositories_added"))
     assert resp.status_code == 200 and not state.repo_removed(77, REPO)
@@ -271,41 +277,129 @@ def test_installation_deleted_then_created(web):
     assert post(client, "pull_request", pr_event("opened")).status_code == 202 and len(rec.calls) == 1
 
 
-def test_queue_down_gives_503_and_allows_redelivery(web):
-    client, _, state = web
+def test_redis_down_gives_a_fast_503_and_allows_redelivery(web, redis_url):
+    client, rec, state = web
+    from bot.jobs.state import State
 
-    def broken(name, kwargs):
-        raise ConnectionError("redis down")
-
-    client.application.extensions["meshdiff"].enqueue = broken
+    down = create_app(settings_for(), state=State.from_url("redis://127.0.0.1:1/0")).test_client()
     payload = pr_event("opened")
-    assert post(client, "pull_request", payload, delivery="d-9").status_code == 503
-    rec = Recorder()
-    client.application.extensions["meshdiff"].enqueue = rec
+    t = time.monotonic()
+    resp = post(down, "pull_request", payload, delivery="d-9")
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "10"
+    assert time.monotonic() - t < 5
     assert post(client, "pull_request", payload, delivery="d-9").status_code == 202  # redelivery works
+    assert len(rec.calls) == 1
 
 
-def test_healthz(web):
+def test_healthz_warns_of_a_redis_without_persistence_and_of_no_worker(web, redis_url):
     client, _, state = web
     resp = client.get("/healthz")
-    assert resp.status_code == 200 and resp.get_json() == {"redis": "ok", "workers": [], "sandbox": {},
-                                                           "status": "degraded"}
-    state.heartbeat("worker@test")
-    assert client.get("/healthz").get_json()["status"] == "ok"
-    # a worker that cannot fence PR code in fails every job: the App is degraded, and says why
-    lacking = {"ok": False, "reason": "bubblewrap (bwrap) is not installed", "policy": "required"}
-    state.heartbeat("worker@test", lacking)
+    body = resp.get_json()
+    assert resp.status_code == 200 and body["status"] == "degraded" and body["workers"] == []
+    [aof, workers] = body["warnings"]  # the tests' redis-server runs with --appendonly no
+    assert "appendonly yes" in aof and "no worker" in workers and body["sandbox"] == {}
+    state.heartbeat("worker@test", "abc")
     body = client.get("/healthz").get_json()
-    assert body["status"] == "degraded" and body["sandbox"] == {"worker@test": lacking}
-    state.heartbeat("worker@test", {**lacking, "policy": "off"})  # the operator turned it off (unsafe)
-    assert client.get("/healthz").get_json()["status"] == "ok"
-    state.heartbeat("worker@test", {"ok": True, "reason": "bubblewrap; uid 65534", "policy": "required"})
-    assert client.get("/healthz").get_json()["status"] == "ok"
+    assert body["workers"] == ["worker@test"] and body["warnings"] == [aof]
+    if TEST_REDIS_OVERRIDE:  # not our own server: leave its configuration alone
+        return
+    state.r.config_set("appendonly", "yes")
+    try:
+        fresh = create_app(settings_for(), state=state).test_client()  # (the check is cached a minute)
+        assert fresh.get("/healthz").get_json() == {"redis": "ok", "workers": ["worker@test"], "sandbox": {},
+                                                   "warnings": [], "status": "ok"}
+        # a worker that cannot fence PR code in fails every job: the App is degraded, and says why
+        lacking = {"ok": False, "reason": "bubblewrap (bwrap) is not installed", "policy": "required"}
+        state.heartbeat("worker@test", "abc", lacking)
+        body = fresh.get("/healthz").get_json()
+        assert body["status"] == "degraded" and body["sandbox"] == {"worker@test": lacking}
+        assert "bubblewrap (bwrap) is not installed" in body["warnings"][0]
+        state.heartbeat("worker@test", "abc", {**lacking, "policy": "off"})  # turned off by the operator (unsafe)
+        assert fresh.get("/healthz").get_json()["status"] == "ok"
+        state.heartbeat("worker@test", "abc", {"ok": True, "reason": "bubblewrap; uid 65534", "policy": "required"})
+        assert fresh.get("/healthz").get_json()["status"] == "ok"
+    finally:
+        state.r.config_set("appendonly", "no")
 
 
 def test_healthz_redis_down():
     from bot.jobs.state import State
 
-    app = create_app(settings_for(), state=State.from_url("redis://127.0.0.1:1/0"), enqueue=Recorder())
+    app = create_app(settings_for(), state=State.from_url("redis://127.0.0.1:1/0"))
     resp = app.test_client().get("/healthz")
     assert resp.status_code == 503 and resp.get_json()["status"] == "down"
+
+
+@pytest.mark.parametrize("mangle, reason", [
+    (lambda p: p.update(installation="77"), "`installation` must be an object, not a string"),
+    (lambda p: p.update(action=["opened"]), "`action` must be a string, not an array"),
+    (lambda p: p.pop("number"), "`number` is missing"),
+    (lambda p: p.update(number=-5), "number is not a positive integer up to 2147483647: -5"),
+    (lambda p: p.update(number=2**70), "number is not a positive integer up to 2147483647"),
+    (lambda p: p.update(number=True), "`number` must be an integer, not a boolean"),
+    (lambda p: p["repository"].update(full_name=["o", "r"]), "`repository.full_name` must be a string, not an array"),
+    (lambda p: p["repository"].update(full_name="../../etc/passwd"), "repository.full_name is not an `owner/name`"),
+    (lambda p: p["pull_request"]["head"].update(sha="12"), "pull_request.head.sha is not a commit sha"),
+    (lambda p: p["pull_request"]["head"].update(sha="G" * 40), "pull_request.head.sha is not a commit sha"),
+    (lambda p: p["installation"].update(id=0), "installation.id is not a positive integer"),
+    (lambda p: p["pull_request"].update(draft="yes"), "`pull_request.draft` must be a boolean, not a string"),
+])
+def test_a_signed_payload_of_the_wrong_shape_is_400_with_the_reason(web, mangle, reason):
+    client, rec, state = web
+    payload = pr_event("opened")
+    mangle(payload)
+    resp = post(client, "pull_request", payload)
+    assert resp.status_code == 400 and reason in resp.get_json()["error"], resp.get_json()
+    assert rec.calls == [] and state.r.dbsize() == 0  # nothing queued, not even the delivery recorded
+
+
+@pytest.mark.parametrize("event, payload, reason", [
+    ("check_run", {"action": "rerequested", "check_run": {"name": "meshdiff / impact", "head_sha": "1" * 40,
+                                                          "pull_requests": [{"number": "5"}]},
+                   "installation": {"id": 77}, "repository": {"full_name": REPO}},
+     "`check_run.pull_requests[0].number` must be an integer"),
+    ("issue_comment", {"action": "created", "issue": {"number": 5, "pull_request": {"url": "u"}},
+                       "comment": {"id": 1, "body": "/meshdiff rerun", "user": {"login": "a b"}},
+                       "installation": {"id": 77}, "repository": {"full_name": REPO}},
+     "`comment.user.login` is not a GitHub login"),
+    ("installation_repositories", {"action": "removed", "installation": {"id": 77},
+                                   "repositories_removed": [{"full_name": 5}]},
+     "`repositories_removed[0].full_name` must be a string"),
+])
+def test_other_events_of_the_wrong_shape(web, event, payload, reason):
+    client, rec, state = web
+    resp = post(client, event, payload)
+    assert resp.status_code == 400 and reason in resp.get_json()["error"], resp.get_json()
+    assert rec.calls == [] and state.r.dbsize() == 0
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"[" * 1000 + b"]" * 1000, "nested too deeply"),
+    (b"[1, 2]", "not a JSON object"),
+    (b"\xff\xfe{}", "not JSON"),
+    (b'{"action": "opened", "number": 1e400}', None),
+])
+def test_bodies_that_are_not_payloads_are_400(web, body, reason):
+    client, rec, _ = web
+    hdrs = wh.headers("pull_request", body, TEST_SECRET)
+    resp = client.post("/webhooks/github", data=body, headers=hdrs)
+    assert resp.status_code == 400 and (reason is None or reason in resp.get_json()["error"])
+    assert rec.calls == []
+
+
+def test_a_process_whose_body_slots_are_taken_answers_503_with_retry_after_at_once(web):
+    client, rec, state = web
+    app = client.application
+    gate = app.extensions["meshdiff"].gate
+    taken = 0
+    while gate.acquire(blocking=False):  # every slot taken by clients sending their body slowly
+        taken += 1
+    try:
+        t = time.monotonic()
+        resp = post(client, "pull_request", pr_event("opened"))
+        assert resp.status_code == 503 and resp.headers["Retry-After"] == "10" and time.monotonic() - t < 1
+        assert taken == app.extensions["meshdiff"].max_inflight and rec.calls == []
+    finally:
+        for _ in range(taken):
+            gate.release()
+    assert post(client, "pull_request", pr_event("opened")).status_code == 202
