@@ -1,5 +1,5 @@
 # One image for both processes of the meshdiff GitHub App:
-#   web:    gunicorn --bind 0.0.0.0:8000 --workers 2 --threads 4 'webhooks.app:create_app()'   (the default)
+#   web:    gunicorn --bind 0.0.0.0:8000 --workers 2 --threads 16 'webhooks.app:create_app()'   (the default)
 #   worker: celery -A bot.tasks worker --loglevel=INFO --concurrency=1
 # Health: GET /healthz on the web container (200 = Redis reachable; lists live workers and whether
 # each can make the sandbox that fences pull-request code in).
@@ -40,5 +40,5 @@ USER meshdiff
 
 EXPOSE 8000
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "--timeout", "30", \
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "16", "--timeout", "30", \
      "--access-logfile", "-", "webhooks.app:create_app()"]

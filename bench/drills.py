@@ -71,7 +71,7 @@ def _fuzz_rows(r: dict, big: int) -> list[list[str]]:
 def _slow_row(r: dict) -> list[str]:
     return [f"{r['stalled']} stalled clients (headers + 100 bytes, then nothing), {r['probes']} probes at 10/s",
             f"probes p50 {r['during_p50_ms']:.1f} ms (max {r['during_max_ms']:.0f}) vs {r['baseline_p50_ms']:.1f} "
-            f"(max {r['baseline_max_ms']:.0f}) without: +{r['added_ms']:.1f} ms at p99; probes "
+            f"(max {r['baseline_max_ms']:.0f}) without: {r['added_ms']:+.1f} ms at p99; probes "
             f"{r['probe_statuses']}, stalled {r['slow_statuses']}",
             f"others delayed < {GOALS['slow_added_ms']:g} ms",
             _ok(r["added_ms"] < GOALS["slow_added_ms"] and r["probe_statuses"] == {202: r["probes"]})]

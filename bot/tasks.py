@@ -119,8 +119,10 @@ def enqueue(record: dict) -> None:
     analyze_pull_request.apply_async(kwargs=kwargs)
 
 
-def _restore_unacked(job_id: str) -> bool:
-    with app.connection_for_write() as conn:
+def _restore_unacked(job_id: str, celery=None) -> bool:
+    """Put the message of ``job_id`` that a dead worker held (kombu's ``unacked`` hash) back at
+    the head of the queue; False when there is none."""
+    with (celery or app).connection_for_write() as conn:
         channel = conn.default_channel
         client = channel.client
         for tag, raw in client.hscan_iter(channel.unacked_key):

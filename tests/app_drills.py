@@ -208,10 +208,11 @@ def worker_kill(rig: Rig, *, timeout: float = 1200.0) -> dict:
     new = rig.start_worker("drill@%h", wait=False)
     done = wait_for(lambda: rig.completed(pr["head_sha"]), "the check run's completion", timeout, procs=[new])
     finished_s = time.monotonic() - started
+    title = done[0]["output"]["title"]
     wait_for(lambda: len(_work_dirs(rig)) == 0, "the leftover work dirs' removal", 120, procs=[new])
     runs = rig.runs(pr["head_sha"])
     return {"killed_mid_analysis": killed_mid_analysis, "completed_s": finished_s, "runs": len(runs),
-            "same_run": runs[0]["id"] == run["id"], "conclusion": done[0]["conclusion"],
+            "same_run": runs[0]["id"] == run["id"], "conclusion": done[0]["conclusion"], "title": title,
             "comments": len(rig.bot_comments(1)), "work_dirs_after_kill": work_dirs_after_kill,
             "work_dirs_left": len(_work_dirs(rig)), "log": new.log_tail(30)}
 
@@ -241,7 +242,9 @@ def redis_restart(rig: Rig, *, timeout: float = 1500.0) -> dict:
     finished_s = time.monotonic() - restarted
     runs = {n: rig.runs(pr["head_sha"]) for n, pr in prs.items()}
     conclusions = {n: [r["conclusion"] for r in rs] for n, rs in runs.items()}
+    titles = {n: [r["output"]["title"] for r in rs] for n, rs in runs.items()}
     return {"queued_when_restarted": queued_before, "all_prs_completed_s": finished_s, "conclusions": conclusions,
+            "titles": titles,
             "false_superseded": sum(c == "cancelled" for cs in conclusions.values() for c in cs),
             "prs_with_a_run": sum(1 for rs in runs.values() if any(r["status"] == "completed" for r in rs)),
             "runs_per_pr": {n: len(rs) for n, rs in runs.items()},

@@ -47,7 +47,8 @@ def test_a_killed_worker_s_job_is_finished_on_the_same_check_run(rig):
     kill = drills.worker_kill(rig)
     assert kill["killed_mid_analysis"], "the analysis ended before the kill: the drill proved nothing"
     assert kill["runs"] == 1 and kill["same_run"] and kill["comments"] == 1, kill
-    assert kill["conclusion"] == "failure", kill  # the breaking change's verdict, not a crash report
+    # the breaking change's verdict, not a report of the crash
+    assert kill["conclusion"] == "failure" and kill["title"].startswith("Blocks the merge"), kill
     assert kill["work_dirs_after_kill"] and kill["work_dirs_left"] == 0, kill
 
 
@@ -59,4 +60,5 @@ def test_redis_restarted_without_persistence_loses_no_pr(rig):
     assert restart["queued_when_restarted"] >= 1, restart  # a queued job was lost with Redis' data
     assert restart["false_superseded"] == 0 and restart["prs_with_a_run"] == 2, restart
     assert restart["conclusions"][1][-1] == "failure" and restart["conclusions"][2][-1] == "success", restart
+    assert restart["titles"][1][-1].startswith("Blocks the merge"), restart  # a verdict, not an error
     assert restart["comments"] == {1: 1, 2: 1}, restart

@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, state: State | None = None,
     make_undumpable()  # the webhook secret in memory: out of reach of other processes of the user
     limit = max_inflight or _max_inflight()
     state = state or State.from_url(settings.redis_url, socket_timeout=WEB_REDIS_TIMEOUT_S,
-                                    max_connections=limit + 8)
+                                    max_connections=limit + 8, retries=1)
     app = Flask("meshdiff")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["meshdiff"] = WebContext(settings, state, threading.BoundedSemaphore(limit), limit)

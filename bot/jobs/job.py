@@ -172,7 +172,11 @@ class LeaseKeeper:
             self.renew()
 
     def stop(self) -> None:
+        """Stop renewing; returns once a renewal under way is over (it cannot re-create the
+        record of a job that just finished)."""
         self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
 
 
 class ResultCache:

@@ -135,11 +135,20 @@ class State:
     r: redis.Redis
 
     @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float = 5.0, max_connections: int | None = None) -> "State":
-        """One connection pool for the process (``max_connections`` bounds it)."""
-        pool = redis.ConnectionPool.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=3,
-                                             decode_responses=True, max_connections=max_connections,
-                                             health_check_interval=30)
+    def from_url(cls, url: str, *, socket_timeout: float = 5.0, max_connections: int | None = None,
+                 retries: int = 10) -> "State":
+        """One connection pool for the process (``max_connections`` bounds it). A command that
+        meets a lost connection is retried ``retries`` times with a backoff up to 2 s (about 15 s
+        in all by default: a Redis restart does not fail the jobs running meanwhile); every write
+        here is idempotent or harmless twice (deliveries are deduplicated, generations only rise)."""
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        pool = redis.ConnectionPool.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=3, decode_responses=True,
+            max_connections=max_connections, health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError, ConnectionError])
         return cls(redis.Redis(connection_pool=pool))
 
     def __post_init__(self) -> None:

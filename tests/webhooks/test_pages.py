@@ -5,7 +5,7 @@ from webhooks.app import create_app
 
 
 def test_serves_a_stored_page_with_its_csp_and_forgets_it_when_expired(redis_state):
-    app = create_app(settings_for(), state=redis_state, enqueue=lambda *a: None)
+    app = create_app(settings_for(), state=redis_state)
     url = store.store_page(redis_state.r, "octo-org/shop-dbt#7@" + "b" * 40 + "#1", [fake_report()], secret="k",
                            env={"MESHDIFF_PUBLIC_URL": "https://meshdiff.example.com/", "MESHDIFF_PAGE_TTL_DAYS": "2"})
     assert url.startswith("https://meshdiff.example.com/pages/")

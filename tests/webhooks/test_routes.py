@@ -1,7 +1,6 @@
 """The webhook endpoint with real payloads (@octokit/webhooks-examples), the real Flask app and
 a real Redis (the test session's own redis-server): what a delivery queues is read back from the
 worker queue in Redis (test_queue.py checks a real Celery worker reads it)."""
-import json
 import time
 
 import pytest
@@ -279,9 +278,7 @@ def test_installation_deleted_then_created(web):
 
 def test_redis_down_gives_a_fast_503_and_allows_redelivery(web, redis_url):
     client, rec, state = web
-    from bot.jobs.state import State
-
-    down = create_app(settings_for(), state=State.from_url("redis://127.0.0.1:1/0")).test_client()
+    down = create_app(settings_for(redis_url="redis://127.0.0.1:1/0")).test_client()  # the web's own pool
     payload = pr_event("opened")
     t = time.monotonic()
     resp = post(down, "pull_request", payload, delivery="d-9")
@@ -323,9 +320,7 @@ def test_healthz_warns_of_a_redis_without_persistence_and_of_no_worker(web, redi
 
 
 def test_healthz_redis_down():
-    from bot.jobs.state import State
-
-    app = create_app(settings_for(), state=State.from_url("redis://127.0.0.1:1/0"))
+    app = create_app(settings_for(redis_url="redis://127.0.0.1:1/0"))
     resp = app.test_client().get("/healthz")
     assert resp.status_code == 503 and resp.get_json()["status"] == "down"
 

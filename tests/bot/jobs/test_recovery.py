@@ -156,3 +156,33 @@ def _wait(predicate, timeout=30):
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_a_dead_worker_s_message_is_taken_back_from_the_broker_at_once(redis_state):
+    """The message a killed worker held stays in kombu's ``unacked`` hash until the visibility
+    timeout (hours): the recovery puts it back at the head of the queue instead."""
+    from bot.celeryapp import QUEUE, TASK_ANALYZE, make_celery
+    from bot.tasks import _restore_unacked
+    from tests.app_fixtures import queued, settings_for
+
+    celery = make_celery(settings_for())
+    kwargs = {"installation_id": 1, "repo": REPO, "pr": PR, "head_sha": "c" * 40, "gen": 5}
+    celery.send_task(TASK_ANALYZE, kwargs=kwargs)
+    celery.send_task(TASK_ANALYZE, kwargs={**kwargs, "pr": 8})
+    code = ("import sys, time; from bot.celeryapp import make_celery; from bot.settings import Settings; "
+            f"conn = make_celery(Settings(redis_url={settings_for().redis_url!r})).connection_for_read(); "
+            f"m = conn.default_channel.basic_get({QUEUE!r}, no_ack=False); print(m is not None, flush=True); "
+            "time.sleep(600)")
+    worker = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:  # a worker takes the first message and is killed
+        assert worker.stdout.readline().strip() == "True"
+    finally:
+        worker.kill()
+        worker.wait()
+    assert redis_state.r.hlen("unacked") == 1
+    assert [kw["pr"] for _, kw in queued(redis_state)] == [8]
+    job_id = f"{REPO}#{PR}@{'c' * 40}#5"
+    assert not _restore_unacked(f"{REPO}#{PR}@{'c' * 40}#6", celery)  # not that job
+    assert _restore_unacked(job_id, celery)
+    assert redis_state.r.hlen("unacked") == 0
+    assert [kw["pr"] for _, kw in queued(redis_state)] == [PR, 8]  # back at the head: the next one out
