@@ -318,8 +318,9 @@ def _carried(lin: ModelLineage, col: str) -> list[str]:
     traced column, ``*`` stands for the whole node."""
     out = []
     whole = not lin.columns or set(lin.columns) <= lin.unknown_columns
+    star = ALL in lin.unknown_columns  # partial for another cause (an unresolved table): whole node
     for rcol in sorted(lin.unknown_columns) or [ALL]:
-        if rcol == ALL and not whole and col not in lin.columns:
+        if rcol == ALL and star and not whole and col not in lin.columns:
             rcol = col
         if rcol not in out:
             out.append(rcol)

@@ -176,3 +176,16 @@ def test_rows_decided_by_an_untraced_column_make_the_star_the_whole_node():
                             unknown_columns=frozenset({"*", "kind_upper"}), reason="rows decided by `x`")
     index, src, reader = _partial_world(lineage)
     assert reachable_columns(index, ColumnRef(src, "channel")) == [reader, f"{reader}.kind_upper"]
+
+
+def test_a_reader_partial_for_an_unresolved_table_is_the_whole_node_not_a_made_up_column():
+    # select id, amount from a table that matches no node (its upstream version was removed):
+    # the reader has no star, so an upstream column it does not name is not one of its columns
+    def lineage(reader, src):
+        return ModelLineage(reader, columns={"id": (), "amount": ()}, status="partial",
+                            reason="reads tables outside the mesh: main.events_v1",
+                            unresolved_tables=("main.events_v1",))
+    index, src, reader = _partial_world(lineage)
+    assert reachable_columns(index, ColumnRef(src, "channel")) == [reader]
+    hits = propagate(index, {src: {"channel": "removed"}})
+    assert set(hits) == {(reader, "*")}
