@@ -9,6 +9,7 @@
 - the host's project folder is never written (no ``dbt_packages/``, no ``package-lock.yml``).
 """
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -96,7 +97,7 @@ def git_server(tmp_path):
         port = probe.getsockname()[1]
     proc = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={served}",
                              "--listen=127.0.0.1", f"--port={port}", str(served)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -105,8 +106,17 @@ def git_server(tmp_path):
         except OSError:
             time.sleep(0.1)
     yield f"git://127.0.0.1:{port}/pkg.git", proc
-    proc.kill()
-    proc.wait()
+    _stop(proc)
+
+
+def _stop(daemon: subprocess.Popen) -> None:
+    """Kill ``git daemon`` and the children it forked per connection (its own process group):
+    killing the daemon alone leaves them running after the test."""
+    try:
+        os.killpg(daemon.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    daemon.wait()
 
 
 def test_a_git_package_is_fetched_by_the_deps_step_and_cached(tmp_path, git_server):
@@ -118,8 +128,7 @@ def test_a_git_package_is_fetched_by_the_deps_step_and_cached(tmp_path, git_serv
     result = dbt.compile_project(dbt.read_project(first), {}, cache_dir=cache, sandbox=on)
     assert "select upper('a') as v" in _compiled(result)
     _untouched(first)
-    daemon.kill()
-    daemon.wait()
+    _stop(daemon)
     # same packages.yml, another project: the installed packages come from the cache
     second = _project(tmp_path / "two", "app", packages, model="select {{ shouting.shout(\"'b'\") }} as v")
     again = dbt.compile_project(dbt.read_project(second), {}, cache_dir=cache, sandbox=on)
