@@ -24,7 +24,9 @@ compiled twice, not even by two threads or processes at once: a compile holds it
 slot's lock while dbt runs, and the others wait for its result. A cache slot is published
 whole (a folder renamed into place), so a reader never sees half of one; a slot meshdiff did
 not seal is a miss. A compile never
-raises for a dbt failure: the result carries ``ok=False`` and dbt's error text.
+raises for a dbt failure: the result carries ``ok=False`` and dbt's error text. A failure (dbt's
+error, a time-out, a refused manifest) is **never cached**: what failed may succeed with a higher
+limit, on a rerun, or once its cause outside the key (the machine, the network) is fixed.
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ from analysis.dbt.fence import Layer
 from analysis.dbt.interface import interface_digest
 from analysis.dbt.invoke import Folders, dbt_env, dbt_error_text, failure_text, run_dbt
 from analysis.dbt.paths import OutputError, read_output
-from analysis.dbt.slots import read_slot, write_slot
+from analysis.dbt.slots import discard, read_slot, write_slot
 # re-exported: callers read projects and targets through this module
 from analysis.dbt.profile import DEFAULT_TARGET, TARGET_RE, check_target, profiles_yml  # noqa: F401
 from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
@@ -204,7 +206,10 @@ def _compile_into(slot: str, project: DbtProjectFile, upstream: dict[str, Compil
     try:
         result = _run_compile(project, upstream, Folders(work).make(), key, timeout_s, target, config, sandboxed,
                               cache_dir, sealer)
-        if result.ok and result.manifest is not None:
+        if not result.ok:  # never cached: a later run (a higher limit, a rerun, the cause fixed) compiles again
+            result.warnings = warnings
+            return result
+        if result.manifest is not None:
             result.interface = interface_digest(result.manifest)
         write_slot(slot, sealer, ok=result.ok, error=result.error, seconds=result.seconds,
                    interface=result.interface, manifest_path=result.manifest_path, manifest=result.manifest,
@@ -352,7 +357,10 @@ def _read_cached(project: DbtProjectFile, slot: str, key: str, sealer: Sealer) -
     status = read_slot(slot, sealer, project.path)
     if status is None:
         return None
-    ok = bool(status.get("ok"))
+    if not status.get("ok"):  # a failure an older meshdiff stored: never served, compiled again
+        discard(slot)
+        return None
+    ok = True
     interface = status.get("interface") if ok else None
     return CompileResult(
         project=project.name,
