@@ -34,7 +34,7 @@ from analysis.impact import (Policy, ProjectDiff, World, add_reader_reasons, bro
 from analysis.lineage import LineageCache, MeshLineage, mesh_lineage
 from analysis.mesh import Mesh, build_mesh, check_unique_names, readers_in_order
 from analysis.progress import Observer, counter, step
-from analysis.report import BrokenProject, Change, GitRef, Report
+from analysis.report import NOTHING_TO_COMPARE, BrokenProject, Change, GitRef, Report
 from analysis.store import cache_root, gc_session, maybe_trim
 
 
@@ -80,6 +80,12 @@ class AnalysisRequest:
 def analyze(req: AnalysisRequest) -> Report:
     report = Report(changed_project=req.changed.name or os.path.basename(req.changed.path.rstrip("/")),
                     base=req.base, head=req.head)
+    if report.same_commit():  # no change to analyse: said so, never a bare "no impact"
+        report.warnings.append(
+            f"{NOTHING_TO_COMPARE} base `{req.base.ref}` and head `{req.head.ref}` are the same commit "
+            f"({req.base.sha[:12]}), so there is no change to analyse; pass the branch holding the change "
+            f"as the head (the CLI's --head), or commit your edits on a branch first")
+        return decide(report, req.policy)
     try:
         with gc_session():
             _analyze(req, report)

@@ -15,6 +15,9 @@ ColumnChangeKind = Literal["added", "removed", "renamed", "modified", "retyped"]
 Conclusion = Literal["success", "failure"]
 
 CATEGORY_ORDER = ("breaking", "unknown", "partial", "additive", "metadata")
+#: how a warning that limits what the report covers starts (the verdict says so, never a bare "no impact")
+NOTHING_TO_COMPARE = "nothing to compare:"
+UNCOMMITTED = "uncommitted edits not analysed:"
 SEVERITY_ORDER = ("breaking", "unknown", "changed")
 SCHEMA_VERSION = 1
 
@@ -155,6 +158,14 @@ class Report:
         ]
         data["broken"] = [BrokenProject(**b) for b in data.get("broken", [])]
         return cls(**data)
+
+    def same_commit(self) -> bool:
+        """Base and head are the same commit: there was nothing to compare."""
+        return bool(self.base.sha) and self.base.sha == self.head.sha
+
+    def uncommitted(self) -> list[str]:
+        """The warnings saying uncommitted edits of the changed project were not analysed."""
+        return [w for w in self.warnings if w.startswith(UNCOMMITTED)]
 
     def impacts_by_project(self) -> dict[str, list[Impact]]:
         out: dict[str, list[Impact]] = {}

@@ -83,3 +83,39 @@ def worktrees(checkout: Checkout, shas: dict[str, str]) -> Iterator[dict[str, st
         with contextlib.suppress(subprocess.CalledProcessError):
             _git(["worktree", "prune"], checkout.repo_root)
         shutil.rmtree(parent, ignore_errors=True)
+
+
+#: folders and files of a project that are not part of it (dbt's output, packages, local databases)
+_NOT_PROJECT = ("target/", "logs/", "dbt_packages/", "dbt_modules/", "__pycache__/", ".venv/", "node_modules/")
+
+
+def uncommitted(checkout: Checkout, head_sha: str) -> list[str]:
+    """The project's files (relative to the repo root) whose working-tree state differs from
+    ``head_sha``'s, when ``head_sha`` is the checked-out commit (``--head HEAD``): edits, new
+    files not ignored by git, deletions. dbt's output, installed packages and DuckDB files do not
+    count. Empty when the head is another commit (the working tree is not what it names)."""
+    try:
+        if _git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], checkout.repo_root) != head_sha:
+            return []
+        out = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
+                              checkout.subdir or "."], cwd=checkout.repo_root, capture_output=True, text=True,
+                             check=True).stdout  # not stripped: a status starts with a space
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return []
+    paths, entries = [], out.split("\0")
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        if entry[0] in "RC":  # a rename: the next entry is the old path
+            i += 1
+        path = entry[3:]
+        inside = os.path.relpath(path, checkout.subdir) if checkout.subdir else path
+        parts = inside.split("/")
+        if (inside + "/").startswith(_NOT_PROJECT) or any(p.startswith(".") for p in parts[:-1]) \
+                or path.endswith((".duckdb", ".duckdb.wal")):
+            continue
+        paths.append(path)
+    return sorted(paths)

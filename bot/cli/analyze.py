@@ -20,7 +20,7 @@ def run(args) -> int:
     from analysis.dbt import read_project
     from analysis.impact import Policy
     from analysis.pipeline import AnalysisRequest, analyze
-    from analysis.report import GitRef
+    from analysis.report import UNCOMMITTED, GitRef
     from bot import worktree
 
     dialect_of, target_of = inputs.dialects(args.dialect), inputs.targets(args.target)
@@ -51,6 +51,12 @@ def run(args) -> int:
             catalogs=catalogs, progress=progress, sandbox=sandbox,
         )
         report = analyze(req)
+    edits = worktree.uncommitted(checkout, head_sha)
+    if edits:  # the head is the last commit: what the user edited since is not in this report
+        shown = ", ".join(edits[:5]) + (f" and {len(edits) - 5} more" if len(edits) > 5 else "")
+        report.warnings.insert(0, f"{UNCOMMITTED} {len(edits)} file(s) of {name} differ from the commit --head "
+                                  f"{args.head} names ({head_sha[:12]}): {shown}; meshdiff analyses commits only: "
+                                  f"commit the edits (on a branch) and run again to include them")
     deliver(report, args.format, output)
     if report.errors:
         return EXIT_ERROR

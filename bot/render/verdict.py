@@ -47,6 +47,14 @@ def policy_reason(report: Report) -> str:
     return first.replace("(category `unknown`, gates like `breaking`)", "changed in a way meshdiff cannot prove")
 
 
+NOTHING = "Nothing to compare: base and head are the same commit"
+
+
+def _limits(reports: list[Report]) -> str:
+    """What the verdict does not cover, as a suffix (uncommitted edits left out), else ''."""
+    return " (uncommitted edits not analysed)" if any(r.uncommitted() for r in reports) else ""
+
+
 def heading(reports: list[Report]) -> str:
     """The Markdown heading line of the comment."""
     kind, blocking, others = parts(reports, lambda p: f"`{p}`")
@@ -54,8 +62,12 @@ def heading(reports: list[Report]) -> str:
         return "### ❌ meshdiff could not finish the analysis"
     if kind == "block":
         return "### ❌ Blocks the merge: " + " · ".join(esc.reason(b, limit=200) for b in blocking)
+    if reports and all(r.same_commit() for r in reports):
+        return f"### ➖ {NOTHING}{_limits(reports)}"
     if kind == "changed":
-        return "### ⚠️ Nothing breaks: " + esc.reason(others[0])
+        return "### ⚠️ Nothing breaks: " + esc.reason(others[0]) + _limits(reports)
+    if _limits(reports):
+        return "### ⚠️ No downstream impact of the committed changes" + _limits(reports)
     return "### ✅ No downstream impact"
 
 
@@ -67,8 +79,12 @@ def title(reports: list[Report]) -> str:
         text = f"Could not finish the analysis ({plural(errors, 'error')})"
     elif kind == "block":
         text = "Blocks the merge: " + "; ".join(blocking)
+    elif reports and all(r.same_commit() for r in reports):
+        text = NOTHING + _limits(reports)
     elif kind == "changed":
-        text = "Nothing breaks: " + others[0]
+        text = "Nothing breaks: " + others[0] + _limits(reports)
+    elif _limits(reports):
+        text = "No downstream impact of the committed changes" + _limits(reports)
     else:
         text = "No downstream impact"
     return esc.plain(text.replace("`", ""), limit=250, one_line=True)
