@@ -12,13 +12,17 @@ One model (:func:`model_lineage`, :func:`analyse`), in one pass:
 - ``relations``: which node a table in compiled SQL reads (:class:`TableResolver`);
 - ``trace``: parse once, bind tables, qualify once, walk the scopes, annotate types;
 - ``scopes``: what each scope of the query outputs, innermost first;
-- ``resolve``: what a column reference resolves to, and the canonical text of expressions;
+- ``resolve``: what a column reference resolves to (``sources``: the sources of a scope and
+  their columns; ``canonical``: the canonical text of expressions; ``resolved``: the plain
+  data they exchange);
 - ``columns``: the plain data (:class:`ColumnRef`, :class:`Upstream`, :class:`ModelLineage`);
 - ``dialects``: the sqlglot dialects a project can be parsed with (:func:`check_dialect`).
 
 A mesh (:func:`mesh_lineage`), upstream first, doing only what changed:
 
 - ``meshlineage``: the walk over the nodes, and the lazily decoded result;
+- ``meshkeys``: each node's own key and each project's pack address;
+- ``noderecords``: one node's record, found in the cache or traced;
 - ``schema``: the output columns of seeds, sources and models without a warehouse;
 - ``cache``: the content-addressed cache (:class:`LineageCache`): keys, records, files;
 - ``packs``: one file of records per project.

@@ -26,31 +26,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from analysis.lineage.columns import ModelLineage
-from analysis.store import cache_root, gc_paused, sealer_for
+from analysis.store import cache_root, sealer_for
 from analysis.lineage.trace import ALGORITHM_VERSION, Analysis
 from analysis.lineage.packs import (
     LINEAGE_FORMAT,
     Record,
     lineage_from_json,
     lineage_to_json,
-    read_pack,
     schema_fingerprint,
-    write_pack,
 )
+from analysis.lineage.recordpacks import RecordPacks
 from analysis.lineage.relations import TableKey, TableResolver
-from analysis.store import touch
 
 __all__ = ["LineageCache", "CacheStats", "sql_key", "lineage_key", "full_key", "table_inputs",
            "default_cache_dir", "lineage_to_json", "lineage_from_json"]
-
-
-#: records kept per node in a pack (e.g. one against the base, one against the head)
-PACK_VARIANTS = 3
 
 
 def default_cache_dir() -> str:
@@ -105,8 +98,10 @@ def full_key(key: str, reads: list[TableKey], tables: TableResolver,
     return lineage_key(key, table_inputs(reads, tables, lambda n: schema_fingerprint(schemas.get(n))))
 
 
-class LineageCache:
-    """Memory + packs + directory cache of lineage (see the module docstring).
+class LineageCache(RecordPacks):
+    """Memory + packs + directory cache of lineage (see the module docstring). The records
+    and packs are :class:`~analysis.lineage.recordpacks.RecordPacks`'; here the reads and
+    lineage per SQL text, and the files.
 
     ``directory=None`` uses :func:`default_cache_dir`; ``persist=False`` keeps memory only;
     ``key`` seals the files (default: :func:`analysis.store.sealer_for`'s).
@@ -118,10 +113,7 @@ class LineageCache:
         self.stats = CacheStats()
         self._reads: dict[str, list[TableKey]] = {}
         self._values: dict[str, dict] = {}
-        self._records: dict[str, Record] = {}
-        #: pack address -> its entries on disk (read or written by this object); [] when missing
-        self._packs: dict[str, list[tuple[str, Record]]] = {}
-        self._by_node: dict[str, dict[str, list[Record]]] = {}
+        RecordPacks.__init__(self)
         #: memos of :func:`analysis.lineage.meshlineage.mesh_lineage` across the worlds of one analysis
         #: (which share unchanged node objects); never persisted
         self.memo: dict = {}
@@ -185,85 +177,12 @@ class LineageCache:
         reads = [tuple(k) for k in dict.fromkeys(tuple(k) for k in analysis.lookups)]
         self.store(key, full_key(key, reads, tables, schemas), analysis)
 
-    # -- records and packs ----------------------------------------------------------------
-    def record(self, key: str) -> Record | None:
-        """The record under ``key`` from memory or a pack read before; counts the hit."""
-        record = self._records.get(key)
-        if record is not None:
-            self.took(record)
-        return record
-
-    def took(self, record: Record) -> None:
-        """Count a hit on ``record`` (from disk the first time it is used)."""
-        self._count(record.origin == "disk")
-        record.origin = "used"
-
-    def keep(self, record: Record) -> None:
-        self._records.setdefault(record.key, record)
-        if record.reads is not None and record.sql_key:
-            self._reads.setdefault(record.sql_key, record.reads)
-
-    def load_pack(self, address: str) -> None:
-        """Read the pack ``address`` once; its records join memory."""
-        if address in self._packs or self.directory is None:
-            return
-        path = self._pack_path(address)
-        with gc_paused():
-            entries = read_pack(path, self._sealer)
-        if entries is None:
-            self._packs[address] = []
-            if os.path.exists(path):
-                self.stats.corrupt += 1
-            return
-        self._packs[address] = entries
-        self.stats.packs_read += 1
-        touch(path)  # used now: the cache trims what was used longest ago
-        for _, record in entries:
-            self.keep(record)
-
-    def pack_records(self, address: str, node_id: str) -> list[Record]:
-        """The records the pack ``address`` (read or written before) holds for ``node_id``."""
-        by_node = self._by_node.get(address)
-        if by_node is None:
-            by_node = self._by_node[address] = {}
-            for entry_node, record in self._packs.get(address) or ():
-                by_node.setdefault(entry_node, []).append(record)
-        return by_node.get(node_id, [])
-
-    def store_pack(self, address: str, records: list[tuple[str, Record]]) -> None:
-        """Make the pack ``address`` hold ``records``: written when it has records the file
-        lacks, keeping up to :data:`PACK_VARIANTS` earlier records per node (a project's
-        records against the base and against the head both stay)."""
-        if self.directory is None:
-            return
-        before = self._packs.get(address) or []
-        known = {r.key for _, r in before}
-        if all(r.key in known for _, r in records):
-            return
-        merged = list(records)
-        keys = {r.key for _, r in records}
-        per_node = Counter(n for n, _ in records)
-        for node_id, record in before:
-            if record.key not in keys and per_node[node_id] < PACK_VARIANTS:
-                merged.append((node_id, record))
-                keys.add(record.key)
-                per_node[node_id] += 1
-        if write_pack(self._pack_path(address), merged, self._sealer):
-            self._packs[address] = merged
-            self._by_node.pop(address, None)
-            self.stats.packs_written += 1
-        else:
-            self.stats.write_errors += 1
-
     # -- files ----------------------------------------------------------------------------
     def _count(self, from_disk: bool) -> None:
         if from_disk:
             self.stats.disk_hits += 1
         else:
             self.stats.memory_hits += 1
-
-    def _pack_path(self, address: str) -> str:
-        return os.path.join(self.directory, "packs", address[:2], address + ".jsonl")
 
     def _path(self, kind: str, key: str) -> str:
         return os.path.join(self.directory, kind, key[:2], key + ".json")

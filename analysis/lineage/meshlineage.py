@@ -34,19 +34,20 @@ a walk over the column graph needs to find readers without decoding every model.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from analysis.lineage.cache import LineageCache, lineage_key, sql_key, table_inputs
-from analysis.lineage.columns import ModelLineage
-from analysis.store import gc_paused, gc_resumed
-from analysis.lineage.trace import ALGORITHM_VERSION, analyse
 from analysis.dbt import Node
-from analysis.lineage.packs import EMPTY_FINGERPRINT, Record, digest_address, pack_address, schema_fingerprint
+from analysis.lineage.cache import LineageCache
+from analysis.lineage.columns import ModelLineage
+from analysis.lineage.meshkeys import MeshKeys, has_sql
+from analysis.lineage.noderecords import NodeRecords
+from analysis.lineage.packs import EMPTY_FINGERPRINT, Record
 from analysis.lineage.relations import TableResolver
-from analysis.lineage.schema import csv_header, is_python, model_schema, normalize_type, seed_schema
+from analysis.lineage.schema import model_schema, seed_schema
+from analysis.lineage.trace import analyse
+from analysis.store import gc_paused
 
 
 @dataclass
@@ -126,10 +127,11 @@ def mesh_lineage(nodes: Mapping[str, Node], order: Sequence[str], dialect_of: Ca
 
 
 class _Run:
+    """One walk over the nodes of one world: each node's record, in order, then the packs."""
+
     def __init__(self, nodes, dialect_of, catalog, cache: LineageCache | None, timeout_s: float,
                  digests: Mapping[str, str]) -> None:
         self.nodes = nodes
-        self.digests = digests
         dialects: dict[str, str] = {}  # per project: dialect_of is the same for all its nodes
         self.dialect_of = lambda node: dialects.get(node.project) or dialects.setdefault(node.project, dialect_of(node))
         self.catalog = catalog or {}
@@ -137,13 +139,9 @@ class _Run:
         self.timeout_s = timeout_s
         self.out = MeshLineage()
         self.stats = self.out.stats
+        self.keys = MeshKeys(nodes, self.dialect_of, self.catalog, cache, digests)
         self.tables: TableResolver | None = None
-        #: node -> (sql key or None, own key) for seeds and SQL nodes with SQL (computed when needed)
-        self.own: dict[str, tuple[str | None, str]] = {}
-        #: project -> the address of its pack
-        self.pack_of: dict[str, str] = {}
-        #: node -> its record (what the packs are written from); timed-out nodes have none
-        self.records: dict[str, Record] = {}
+        self.make: NodeRecords | None = None
         #: id(node) -> what the node's result was computed from in a previous world of the same
         #: analysis: (node, tables, dialect, catalog entry, [(input, fingerprint)], record, cached)
         self.last: dict = cache.memo.setdefault("last", {}) if cache is not None else {}
@@ -154,7 +152,9 @@ class _Run:
         ids = [i for i in order if i in self.nodes] + sorted(i for i in self.nodes if i not in seen)
         with gc_paused():
             self.tables = _resolver(self.nodes, self.cache)
-            packs = self._packs(ids)
+            self.make = NodeRecords(self.keys, self.cache, self.catalog, self.tables, self.out.schemas,
+                                    self.out.fingerprints, self.stats, self.timeout_s)
+            packs = self.keys.packs(ids)
             if self.cache is not None:
                 for address in packs:
                     self.cache.load_pack(address)
@@ -167,58 +167,6 @@ class _Run:
         self.stats.seconds = time.perf_counter() - start
         return self.out
 
-    # -- keys -------------------------------------------------------------------------------
-    def _packs(self, ids: list[str]) -> dict[str, list[str]]:
-        """Pack address -> the node ids (seeds and models with SQL) of the project it holds.
-
-        A project's pack is named by its :attr:`~analysis.dbt.nodes.Project.digest` when known,
-        else by the own keys of all its nodes; either way, equal names, equal node contents."""
-        by_project: dict[str, list[str]] = {}
-        for node_id in ids:
-            node = self.nodes[node_id]
-            if node.resource_type == "seed" or (node.is_sql and _has_sql(node)):
-                by_project.setdefault(node.project, []).append(node_id)
-        out = {}
-        for project, node_ids in by_project.items():
-            digest = self.digests.get(project)
-            if digest:
-                dialect = self.dialect_of(self.nodes[node_ids[0]])
-                catalog = sorted((n, repr(self.catalog[n])) for n in node_ids if n in self.catalog)
-                address = digest_address(project, digest, dialect=dialect, algorithm=ALGORITHM_VERSION,
-                                         catalog=catalog)
-            else:
-                address = pack_address(project, ((n, self._own(self.nodes[n])[1]) for n in node_ids))
-            self.pack_of[project] = address
-            out[address] = node_ids
-        return out
-
-    def _own(self, node: Node) -> tuple[str | None, str]:
-        """(sql key, own key) of a seed or a model with SQL: what its result depends on besides
-        the tables it reads."""
-        found = self.own.get(node.unique_id)
-        if found is not None:
-            return found
-        memo = self.cache.memo.setdefault("own", {}) if self.cache is not None else {}
-        dialect = self.dialect_of(node)
-        entry = self.catalog.get(node.unique_id)
-        inputs = (node.compiled_sql, node.columns, node.contract_enforced, node.seed_path, node.checksum,
-                  node.seed_column_types, dialect, entry)
-        known = memo.get(id(node))
-        if known is not None and known[0] is node and known[1] == inputs:
-            found = known[2]
-        else:
-            if node.resource_type == "seed":
-                header = csv_header(node.seed_path) if node.seed_path else None
-                sk, head = None, repr(["seed", dialect, header, node.checksum, sorted(node.seed_column_types.items())])
-            else:
-                sk = sql_key(node.compiled_sql, dialect)
-                head = "sql\0" + sk
-            columns = repr([(k, c.data_type) for k, c in node.columns.items()]) if node.columns else ""
-            found = (sk, _hash(f"{head}\0{node.contract_enforced}\0{columns}\0{entry!r}"))
-            memo[id(node)] = (node, inputs, found)
-        self.own[node.unique_id] = found
-        return found
-
     # -- one node ---------------------------------------------------------------------------
     def _visit(self, node_id: str) -> None:
         node = self.nodes[node_id]
@@ -227,28 +175,27 @@ class _Run:
         dialect = self.dialect_of(node)
         entry = self.catalog.get(node_id)
         fingerprints = self.out.fingerprints
+        records = self.make.records
         # the same node object as in the previous world, reading the same schemas: the same result
         last = self.last.get(id(node))
         if last is not None and last[0] is node and last[1] is self.tables and last[2] == dialect \
                 and last[3] is entry and all(fingerprints.get(i, EMPTY_FINGERPRINT) == fp for i, fp in last[4]):
             record, inputs = last[5], last[4]
             if last[6]:
-                self.records[node_id] = record
-            self.stats.cache_hits += node.is_sql and _has_sql(node)
+                records[node_id] = record
+            self.stats.cache_hits += node.is_sql and has_sql(node)
         else:
             inputs = []
             if node.resource_type == "seed":
-                record = self._seed(node, dialect)
+                record = self.make.seed(node, dialect)
             elif node.resource_type == "source":
-                schema = self._with_catalog(node_id, {n: normalize_type(c.data_type, dialect)
-                                                      for n, c in node.columns.items()}, dialect)
-                record = Record("", schema_fingerprint(schema), None, schema=schema)
-            elif _has_sql(node):
-                record, resolved = self._model(node, dialect)
+                record = self.make.source(node, dialect)
+            elif has_sql(node):
+                record, resolved = self.make.model(node, dialect)
                 inputs = [(i, fingerprints.get(i, EMPTY_FINGERPRINT)) for _, i, _ in resolved if i is not None]
             else:
-                record = self._without_sql(node, dialect)
-            self.last[id(node)] = (node, self.tables, dialect, entry, inputs, record, node_id in self.records)
+                record = self.make.without_sql(node, dialect)
+            self.last[id(node)] = (node, self.tables, dialect, entry, inputs, record, node_id in records)
         for upstream, _ in inputs:
             self.out.readers.setdefault(upstream, set()).add(node_id)
         if node.is_sql:
@@ -258,84 +205,6 @@ class _Run:
             self.out.models.defer(node_id, lambda: self._decoded_lineage(node, dialect, record))
         self.out.schemas.defer(node_id, lambda: self._decoded_schema(node, dialect, record))
         fingerprints[node_id] = record.fingerprint
-
-    def _seed(self, node: Node, dialect: str) -> Record:
-        key = self._own(node)[1]
-        record = self.cache.record(key) if self.cache is not None else None
-        if record is None:
-            schema = self._with_catalog(node.unique_id, seed_schema(node, dialect, self.stats), dialect)
-            record = Record(key, schema_fingerprint(schema), None, schema=schema)
-            if self.cache is not None:
-                self.cache.keep(record)
-        self.records[node.unique_id] = record
-        return record
-
-    def _model(self, node: Node, dialect: str) -> tuple[Record, list]:
-        """The record of a model with SQL, and its :func:`~analysis.lineage.cache.table_inputs`."""
-        node_id = node.unique_id
-        cache = self.cache
-        if cache is not None:
-            # the project's pack holds this node's content: a record traced against the same inputs is it
-            for record in cache.pack_records(self.pack_of.get(node.project, ""), node_id):
-                if record.reads is not None and record.inputs is not None:
-                    inputs = self._inputs(record.reads)
-                    if inputs == record.inputs:
-                        cache.took(record)
-                        self.stats.cache_hits += 1
-                        self.records[node_id] = record
-                        return record, inputs
-        sk, own = self._own(node)
-        reads = cache.reads(sk) if cache is not None else None
-        lineage = None
-        if reads is not None:
-            inputs = self._inputs(reads)
-            lk = lineage_key(sk, inputs)
-            record = cache.record(_hash(own + lk))
-            if record is not None:
-                record.inputs = inputs
-                self.stats.cache_hits += 1
-                self.records[node_id] = record
-                return record, inputs
-            lineage = cache.lineage(lk, node_id)
-        if lineage is not None:
-            self.stats.cache_hits += 1
-            timed_out = False
-        else:
-            self.stats.cache_misses += cache is not None
-            with gc_resumed():  # syntax trees have cycles
-                result = analyse(node_id, node.compiled_sql, dialect, self.tables, self.out.schemas,
-                                 timeout_s=self.timeout_s)
-            self.stats.parsed += 1
-            self.stats.trace_seconds += result.seconds
-            self.stats.timeouts += result.timed_out
-            timed_out = result.timed_out
-            lineage = result.lineage
-            reads = [tuple(k) for k in dict.fromkeys(tuple(k) for k in result.lookups)]
-            inputs = self._inputs(reads)
-            lk = lineage_key(sk, inputs)
-            if cache is not None:
-                cache.store(sk, lk, result)
-        schema = self._with_catalog(node_id, model_schema(node, lineage, dialect), dialect)
-        record = Record(_hash(own + lk), schema_fingerprint(schema), lineage.status, sql_key=sk, reads=reads,
-                        schema=schema, lineage=lineage, inputs=inputs)
-        if not timed_out:
-            self.records[node_id] = record
-            if cache is not None:
-                cache.keep(record)
-        return record, inputs
-
-    def _without_sql(self, node: Node, dialect: str) -> Record:
-        if is_python(node):
-            why = "python model: lineage not analysed"
-        elif node.injected:
-            why = (f"{node.unique_id} is a dbt-loom skeleton of a project outside the mesh (no compiled SQL); "
-                   f"lineage unknown — add project {node.project} to the mesh to trace it")
-        else:
-            why = (f"{node.unique_id} has no compiled SQL (disabled or not compiled); lineage unknown "
-                   f"— run dbt compile for project {node.project}")
-        lineage = ModelLineage.unknown(node.unique_id, why)
-        schema = self._with_catalog(node.unique_id, model_schema(node, lineage, dialect), dialect)
-        return Record("", schema_fingerprint(schema), "unknown", schema=schema, lineage=lineage)
 
     # -- lazy decoding (a damaged cached record is computed again, never fatal) --------------
     def _decoded_lineage(self, node: Node, dialect: str, record: Record) -> ModelLineage:
@@ -358,30 +227,20 @@ class _Run:
             schema = seed_schema(node, dialect)
         else:
             schema = model_schema(node, self.out.models[node.unique_id], dialect)
-        return self._with_catalog(node.unique_id, schema, dialect)
+        return self.make.with_catalog(node.unique_id, schema, dialect)
 
     def _damaged(self) -> None:
         if self.cache is not None:
             self.cache.stats.corrupt += 1
 
-    # -- helpers ----------------------------------------------------------------------------
-    def _inputs(self, reads) -> list:
-        fingerprints = self.out.fingerprints
-        return table_inputs(reads, self.tables, lambda n: fingerprints.get(n, EMPTY_FINGERPRINT))
-
-    def _with_catalog(self, node_id: str, schema: dict, dialect: str) -> dict:
-        entry = self.catalog.get(node_id)
-        if entry:
-            return {name.lower(): normalize_type(t, dialect) for name, t in entry.items()}
-        return schema
-
     def _write_packs(self, packs: dict[str, list[str]]) -> None:
         """Write each project's pack when it is missing; add new records to one that exists."""
+        records = self.make.records
         for address, node_ids in packs.items():
-            records = [(n, self.records[n]) for n in node_ids if n in self.records]
-            if len(records) < len(node_ids):
+            found = [(n, records[n]) for n in node_ids if n in records]
+            if len(found) < len(node_ids):
                 continue  # a time-out: not cached
-            self.cache.store_pack(address, records)
+            self.cache.store_pack(address, found)
 
 
 def _resolver(nodes: Mapping[str, Node], cache: LineageCache | None) -> TableResolver:
@@ -395,10 +254,3 @@ def _resolver(nodes: Mapping[str, Node], cache: LineageCache | None) -> TableRes
         cache.memo["tables"] = (relations, tables)
     return tables
 
-
-def _has_sql(node: Node) -> bool:
-    return bool(node.compiled_sql and node.compiled_sql.strip()) and not is_python(node)
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
