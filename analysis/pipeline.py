@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from analysis.dbt import (CompileResult, DbtProjectFile, Job, Project, ProjectLoader, SandboxConfig, Worlds,
                           compile_project, compile_worlds, read_catalogs, read_project, run_graph, serialized)
 from analysis.errors import AnalysisError
-from analysis.impact import (Policy, ProjectDiff, World, add_reader_reasons, broken_consumers, build_index, decide,
-                             diff_project, impact_edges, impacts_from_hits, lineage_warnings, propagate,
-                             recompiled_consumers, suggest)
+from analysis.impact import (CodeOwners, Policy, ProjectDiff, World, add_reader_reasons, broken_consumers,
+                             build_index, decide, diff_project, impact_edges, impacts_from_hits, lineage_warnings,
+                             merge_handles, owners_of, propagate, read_codeowners, recompiled_consumers, suggest)
 from analysis.lineage import LineageCache, MeshLineage, mesh_lineage
 from analysis.mesh import Mesh, build_mesh, check_unique_names, readers_in_order
 from analysis.progress import Observer, counter, step
@@ -121,6 +121,7 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
                             base_lineage.schemas, head_lineage.schemas)
         report.changes = [_repo_relative(c, req.repo_subdir) for c in diff.changes]
         _impact(req, report, diff, worlds.head_failures, base_mesh, head_mesh, base_lineage, head_lineage)
+        _codeowners(report, projects)
         report.suggestions = suggest(report, base_own, head_own,
                                      dialects={changed: head_mesh.projects[changed].sql_dialect})
         report.timings["impact_s"] = round(time.monotonic() - clock, 3)
@@ -275,6 +276,33 @@ def _impact(req: AnalysisRequest, report: Report, diff: ProjectDiff, head_failur
     for project, error in head_failures.items():
         blamed = sorted(n for n in node_seeds if n.split(".")[1:2] == [project])
         report.broken.append(BrokenProject(project, error, blamed))
+
+
+def _codeowners(report: Report, projects: _Projects) -> None:
+    """Add to each impacted node's handles the owners its repository's CODEOWNERS gives its file.
+    The changed project's checkout is the PR's head: its CODEOWNERS is read as on the base branch
+    (as GitHub does), so a PR cannot choose whom it pings."""
+    files = {f.name: f for f in [projects.changed, *(u.file for u in [*projects.upstream, *projects.downstream])]}
+    trusted = {projects.changed.checkout: projects.base.checkout if projects.base else None}
+    loaded: dict[str, CodeOwners | None] = {}
+    for impact in report.impacts:
+        project = files.get(impact.project)
+        if project is None or not impact.file:
+            continue
+        source = trusted.get(project.checkout, project.checkout)
+        if source is None:
+            continue
+        if source not in loaded:
+            try:
+                loaded[source] = read_codeowners(source)
+            except AnalysisError as exc:
+                loaded[source] = None
+                report.warnings.append(f"owners from CODEOWNERS not read: {exc}")
+        path = os.path.relpath(os.path.join(project.path, impact.file), project.checkout)
+        if loaded[source] is None or path.startswith(".."):
+            continue
+        owners = owners_of(loaded[source], path.replace(os.sep, "/"))
+        impact.handles = list(merge_handles(impact.handles, owners))
 
 
 # -- the mesh as it is ------------------------------------------------------------------------

@@ -15,11 +15,13 @@ report, the sentences and suggestions around them, and its conclusion.
   ``meshdiff lineage``);
 - ``explain``: who reads each changed column, the picture's edges, unproven lineage;
 - ``unblock``: how to unblock, one suggestion per blocking finding (:func:`suggest`);
+- ``codeowners``: owners of a file from a repository's CODEOWNERS (:func:`read_codeowners`);
 - ``policy``: from changes and impacts to ``success`` or ``failure`` (:func:`decide`).
 """
 from analysis.exports import public_names
 
 __all__, __getattr__, __dir__ = public_names(__name__, {
+    "codeowners": ["CodeOwners", "merge_handles", "owners_of", "read_codeowners"],
     "consumers": ["broken_consumers", "recompiled_consumers"],
     "diff": ["ProjectDiff", "diff_project"],
     "explain": ["add_reader_reasons", "impact_edges", "lineage_warnings"],
