@@ -435,6 +435,34 @@ def test_comment_body_limit_and_reactions_and_permission(standin_github):
     assert g.get_rate_limit().resources.core.limit == 5000
 
 
+def test_review_requests_as_github_answers_them(standin_github):
+    """POST .../requested_reviewers (pulls/request-reviewers): pull_requests write; the PR's author
+    or anyone without access is refused with 422 and nobody is asked; the answer is the PR
+    (pull-request-simple, checked against the schema) with its requested reviewers and teams."""
+    gh = standin_github
+    _seed(gh)
+    gh.set_permission(REPO, "carol", "write")
+    gh.set_permission(REPO, "dave", "read")
+    gh.add_team(REPO, "finance")
+    pr = _gh(gh, _token(gh)).get_repo(REPO).get_pull(7)
+    for users, teams in ((["alice"], []), (["carol", "mallory"], []), ([], ["strangers"])):
+        with pytest.raises(GithubException) as e:
+            pr.create_review_request(reviewers=users, team_reviewers=teams)
+        assert e.value.status == 422
+    assert gh.review_requests(REPO, 7) == ([], [])
+    pr.create_review_request(reviewers=["carol", "dave"], team_reviewers=["finance"])
+    pr.create_review_request(reviewers=["Carol"], team_reviewers=["finance"])  # asked once
+    assert gh.review_requests(REPO, 7) == (["carol", "dave"], ["finance"])
+    again = _gh(gh, _token(gh)).get_repo(REPO).get_pull(7)
+    assert [u.login for u in again.requested_reviewers] == ["carol", "dave"]
+    assert [t["slug"] for t in again.raw_data["requested_teams"]] == ["finance"]
+    read_only = _gh(gh, _token(gh, permissions={"pull_requests": "read"})).get_repo(REPO).get_pull(7)
+    with pytest.raises(GithubException) as e:
+        read_only.create_review_request(reviewers=["carol"])
+    assert e.value.status == 403
+    assert gh.take_violations() == []
+
+
 # --------------------------------------------------------------------------- failure injection
 
 

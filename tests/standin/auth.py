@@ -21,6 +21,7 @@ REQUIRED_PERMISSION: dict[str, tuple[tuple[str, ...], str]] = {
     "pulls/get": (("pull_requests",), "read"),
     "pulls/list": (("pull_requests",), "read"),
     "pulls/list-files": (("pull_requests",), "read"),
+    "pulls/request-reviewers": (("pull_requests",), "write"),
     "repos/get-content": (("contents",), "read"),
     "checks/create": (("checks",), "write"),
     "checks/update": (("checks",), "write"),

@@ -80,6 +80,8 @@ class Repo:
     private: bool
     created_at: datetime
     collaborators: dict[str, str] = field(default_factory=dict)
+    #: teams of the owner organisation with access to the repository: slug -> permission
+    teams: dict[str, str] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -105,6 +107,9 @@ class Pull:
     merged: bool = False
     closed_at: datetime | None = None
     merge_sha: str | None = None  # refs/pull/N/merge (None: conflicts)
+    #: review requests (logins, team slugs), in the order they were made
+    requested_reviewers: list[str] = field(default_factory=list)
+    requested_teams: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -220,8 +220,8 @@ class ObjectsMixin:
             merge_commit_sha=pr.merge_sha,
             assignee=None,
             assignees=[],
-            requested_reviewers=[],
-            requested_teams=[],
+            requested_reviewers=[self._user(u) for u in pr.requested_reviewers],
+            requested_teams=[self._team(repo, t) for t in pr.requested_teams],
             author_association=self._association(repo, pr.user),
             auto_merge=None,
             draft=pr.draft,
@@ -240,6 +240,27 @@ class ObjectsMixin:
         )
         for side, ref, sha in (("head", pr.head_ref, pr.head_sha), ("base", pr.base_ref, pr.base_sha)):
             obj[side].update(label=f"{repo.owner}:{ref}", ref=ref, sha=sha, user=owner_user, repo=repo_obj)
+        return obj
+
+    def _team(self, repo: Repo, slug: str) -> dict:
+        """A ``team`` of the repository's owner organisation (GitHub's example, renamed)."""
+        obj = openapi.example("pull-request-review-request")["requested_teams"][0]
+        ident = self._user_id(f"team:{repo.owner}/{slug}")
+        obj.update(id=ident, node_id=_node_id("Team", ident), url=f"{self.api_url}/teams/{ident}",
+                   html_url=f"{self.web_url}/orgs/{repo.owner}/teams/{slug}", name=slug, slug=slug,
+                   description=None, permission=repo.teams[slug], type="organization",
+                   organization_id=self._user_id(repo.owner),
+                   members_url=f"{self.api_url}/teams/{ident}/members{{/member}}",
+                   repositories_url=f"{self.api_url}/teams/{ident}/repos")
+        return obj
+
+    def _pull_simple(self, pr: Pull) -> dict:
+        """A ``pull-request-simple`` (what lists and review requests return)."""
+        obj = self._pull_obj(pr)
+        for k in ("merged", "mergeable", "rebaseable", "mergeable_state", "merged_by", "comments",
+                  "review_comments", "maintainer_can_modify", "commits", "additions", "deletions",
+                  "changed_files"):
+            obj.pop(k, None)
         return obj
 
     def _association(self, repo: Repo, login: str) -> str:

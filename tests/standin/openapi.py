@@ -62,6 +62,8 @@ OPERATIONS: list[tuple[str, str]] = [
     ("get", "/installation/repositories"),
     ("get", "/repos/{owner}/{repo}/pulls"),
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}"),
+    # policy.request_reviews: breaking
+    ("post", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"),
 ]
 
 #: Bump when the pruning logic changes (invalidates the cache).

@@ -34,14 +34,34 @@ class RepoRoutesMixin:
                    if p.repo == repo.full_name and (state == "all" or p.state == state)
                    and (not req.args.get("base") or p.base_ref == req.args["base"])
                    and (not req.args.get("head") or f"{repo.owner}:{p.head_ref}" == req.args["head"])]
-            objs = [self._pull_obj(p) for p in prs]
-        for o in objs:  # the list returns `pull-request-simple`
-            for k in ("merged", "mergeable", "rebaseable", "mergeable_state", "merged_by", "comments",
-                      "review_comments", "maintainer_can_modify", "commits", "additions", "deletions",
-                      "changed_files"):
-                o.pop(k, None)
+            objs = [self._pull_simple(p) for p in prs]  # the list returns `pull-request-simple`
         page, link = self._paginate(req, objs)
         return 200, page, link
+
+    def _op_pulls_request_reviewers(self, req, params, body, caller):
+        """As GitHub: 422 for the PR's author or anyone (user or team) without access to the
+        repository, and then nobody is added; else the requests are added and the PR returned."""
+        users, teams = list(body.get("reviewers") or []), list(body.get("team_reviewers") or [])
+        with self._lock:
+            repo = self._repo_for(params)
+            pr = self.pulls.get((repo.full_name, int(params["pull_number"])))
+            if pr is None:
+                raise HTTPError(404, "Not Found")
+            if not users and not teams:
+                raise HTTPError(422, "Reviewers or team_reviewers must be present.")
+            if any(u.lower() == pr.user.lower() for u in users):
+                raise HTTPError(422, "Review cannot be requested from pull request author.")
+            known = {login.lower() for login, role in repo.collaborators.items() if role != "none"} | {
+                repo.owner.lower()}
+            if any(u.lower() not in known for u in users) or any(t not in repo.teams for t in teams):
+                raise HTTPError(422, "Reviews may only be requested from collaborators. One or more of the users "
+                                     f"or teams you specified is not a collaborator of the {repo.full_name} "
+                                     "repository.")
+            for login in users:
+                if login.lower() not in {r.lower() for r in pr.requested_reviewers}:
+                    pr.requested_reviewers.append(login)
+            pr.requested_teams.extend(t for t in dict.fromkeys(teams) if t not in pr.requested_teams)
+            return 201, self._pull_simple(pr), None
 
     def _op_pulls_list_files(self, req, params, body, caller):
         with self._lock:

@@ -162,6 +162,20 @@ class StateMixin:
             self._repo(full_name).collaborators[username] = permission
         self._user_id(username)
 
+    def add_team(self, full_name: str, slug: str, permission: str = "write") -> None:
+        """Give a team of the repository's owner organisation access to it (it can then be asked
+        for a review)."""
+        if permission not in ("admin", "maintain", "write", "triage", "read"):
+            raise ValueError(permission)
+        with self._lock:
+            self._repo(full_name).teams[slug] = permission
+
+    def review_requests(self, full_name: str, number: int) -> tuple[list[str], list[str]]:
+        """(user logins, team slugs) asked for a review on the PR."""
+        with self._lock:
+            pr = self._pull(full_name, number)
+            return list(pr.requested_reviewers), list(pr.requested_teams)
+
     def add_comment(self, full_name: str, number: int, body: str, *, user: str = "octocat") -> dict:
         """Seed a comment without HTTP (e.g. a human's ChatOps command, or an old bot comment)."""
         with self._lock:
