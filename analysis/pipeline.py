@@ -48,6 +48,10 @@ class ProjectSpec:
     #: the checkout holding the project: all a sandboxed dbt may read of the disk (``local:``
     #: packages, dbt-loom files); default: the git checkout around ``path``, else ``path``
     root: str | None = None
+    #: environment variables dbt's ``env_var()`` reads (not secrets) and dbt ``--vars``
+    #: (:mod:`analysis.dbt.envvars`); both part of the compile key
+    env: dict[str, str] = field(default_factory=dict)
+    vars: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -206,7 +210,7 @@ def _compile_one(project: DbtProjectFile, deps: dict, spec: ProjectSpec, side: s
     what it left out (dropped dbt-loom entries) joins ``warnings`` once."""
     with step(progress, "compile", f"{project.name} {side}") as info:
         result = compile_project(project, deps, cache_dir=cache_dir, timeout_s=timeout_s, target=spec.target,
-                                 sandbox=sandbox, cache_key=cache_key)
+                                 sandbox=sandbox, cache_key=cache_key, env=spec.env, dbt_vars=spec.vars)
         info["cached"], info["ok"] = result.cached, result.ok
     warnings.extend(w for w in result.warnings if w not in warnings)
     return result

@@ -8,6 +8,8 @@ projects:                 # the dbt projects in THIS repository
     name: shop            # optional, default: `name` from its dbt_project.yml
     dialect: snowflake    # optional sqlglot dialect override
     target: prod          # optional dbt target name to compile with (`target.name`; default meshdiff)
+    env: {DBT_SCHEMA: analytics}   # optional: variables dbt's env_var() reads (NOT secrets)
+    vars: {start_date: '2024-01-01'}  # optional: dbt vars of its compiles
 upstream:                 # optional: projects of other repos that this repo's projects consume
   - repo: octo-org/shop-dbt
     path: shop
@@ -44,8 +46,8 @@ from analysis.impact import DEFAULT_FAIL_ON, Policy
 CONFIG_FILE = ".meshdiff.yml"
 SEVERITIES = ("breaking", "changed", "unknown")
 _TOP_KEYS = ("version", "projects", "downstream", "upstream", "policy")
-_PROJECT_KEYS = ("path", "name", "dialect", "target")
-_DOWNSTREAM_KEYS = ("repo", "path", "branch", "dialect", "name", "target")
+_PROJECT_KEYS = ("path", "name", "dialect", "target", "env", "vars")
+_DOWNSTREAM_KEYS = ("repo", "path", "branch", "dialect", "name", "target", "env", "vars")
 _POLICY_KEYS = ("fail_on", "governance", "comment", "mention", "request_reviews")
 #: allowed values of the publishing keys of ``policy`` (first: the default)
 NOTIFY_CHOICES = {
@@ -71,6 +73,9 @@ class ProjectEntry:
     dialect: str | None = None
     #: the dbt target name its compile uses (what ``target.name`` renders to)
     target: str | None = None
+    #: environment variables dbt's ``env_var()`` reads (not secrets) and dbt vars of its compile
+    env: dict = field(default_factory=dict, hash=False)
+    vars: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class DownstreamEntry:
     dialect: str | None = None
     name: str | None = None
     target: str | None = None
+    env: dict = field(default_factory=dict, hash=False)
+    vars: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,33 @@ def _target(source: str, key: str, value) -> str | None:
         raise _fail(source, key, f"{target!r} is not a dbt target name",
                     "use letters, digits, `_`, `-` or `.`, e.g. `target: prod`")
     return target
+
+
+def _env(source: str, key: str, value) -> dict:
+    """``env:``: NAME: value pairs for dbt's ``env_var()`` (not secrets; :mod:`analysis.dbt.envvars`)."""
+    from analysis.dbt import env_problem
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(source, key, "must be a mapping of variable names to values", "e.g. `env: {DBT_SCHEMA: analytics}`")
+    for name, val in value.items():
+        problem = env_problem(name, val)
+        if problem:
+            raise _fail(source, f"{key}.{name}", problem, "give only non-secret values dbt's env_var() reads")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _vars(source: str, key: str, value) -> dict:
+    """``vars:``: dbt vars of the project's compile (what ``--vars`` takes)."""
+    from analysis.dbt import plain_vars, vars_problem
+
+    if value is None:
+        return {}
+    problem = vars_problem(value)
+    if problem:
+        raise _fail(source, key, problem, "e.g. `vars: {start_date: '2024-01-01'}`")
+    return plain_vars(value)
 
 
 def _dialect(source: str, key: str, value) -> str | None:
@@ -256,6 +290,8 @@ def parse_mesh_config(text: str, *, source: str) -> MeshConfig:
             name=_opt_str(source, f"{where}.name", item.get("name")),
             dialect=_dialect(source, f"{where}.dialect", item.get("dialect")),
             target=_target(source, f"{where}.target", item.get("target")),
+            env=_env(source, f"{where}.env", item.get("env")),
+            vars=_vars(source, f"{where}.vars", item.get("vars")),
         )
         if entry.name and not _NAME_RE.match(entry.name):
             raise _fail(source, f"{where}.name", f"{entry.name!r} is not a dbt project name", "use letters, digits, _")
@@ -293,6 +329,8 @@ def _other_projects(source: str, key: str, raw) -> list[DownstreamEntry]:
             dialect=_dialect(source, f"{where}.dialect", item.get("dialect")),
             name=_opt_str(source, f"{where}.name", item.get("name")),
             target=_target(source, f"{where}.target", item.get("target")),
+            env=_env(source, f"{where}.env", item.get("env")),
+            vars=_vars(source, f"{where}.vars", item.get("vars")),
         ))
     return out
 

@@ -12,6 +12,7 @@ is parsed once). Also the column types of a ``catalog.json`` (``--catalog``).
   ``loom`` (the dbt-loom config it writes), ``deps`` (packages), ``invoke`` (one dbt run),
   ``sandbox`` and ``fence`` (the bubblewrap sandbox around it: :class:`SandboxConfig`, and
   :func:`probe`, whether it works on this host), ``paths`` (reading untrusted trees safely);
+- ``envvars``: the ``env:``/``vars:`` a compile gets (:func:`env_problem`, :func:`vars_problem`);
 - ``manifest``: ``manifest.json`` (v12) -> :class:`Project` (``datatests``: data and unit
   tests with the columns they read; ``scd``: a snapshot's meta columns);
 - ``snapshot``: the compact copy of a parsed manifest (:class:`ProjectLoader`);
@@ -27,6 +28,7 @@ from analysis.exports import public_names
 __all__, __getattr__, __dir__ = public_names(__name__, {
     "catalog": ["read_catalogs"],
     "compile": ["CompileResult", "compile_project"],
+    "envvars": ["env_problem", "plain_vars", "vars_problem"],
     "interface": ["interface_digest"],
     "manifest": ["handle", "load_manifest", "parse_manifest"],
     "paths": ["read_inside"],

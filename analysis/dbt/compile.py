@@ -43,7 +43,7 @@ from importlib import metadata
 
 import yaml
 
-from analysis.dbt import deps, loom
+from analysis.dbt import deps, envvars, loom
 from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
 from analysis.dbt.interface import interface_digest
@@ -53,6 +53,7 @@ from analysis.dbt.slots import discard, read_slot, write_slot
 # re-exported: callers read projects and targets through this module
 from analysis.dbt.profile import DEFAULT_TARGET, TARGET_RE, check_target, profiles_yml  # noqa: F401
 from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
+from analysis.errors import AnalysisError
 from analysis.store import Sealer, sealer_for
 
 COMPILE_VERSION = "3"  # 3: upstream compiles keyed by their interface
@@ -168,19 +169,24 @@ def compile_project(
     target: str | None = None,
     sandbox: _sandbox.SandboxConfig | None = None,
     cache_key: bytes | None = None,
+    env: dict[str, str] | None = None,
+    dbt_vars: dict | None = None,
 ) -> CompileResult:
     """Compile ``project`` against the ``upstream`` compiles (by project name), with the
     generated profile's target named ``target`` (default ``meshdiff``), fenced in as ``sandbox``
     says (default: :meth:`SandboxConfig.from_env`); the cache's records are sealed with
-    ``cache_key`` (default: :func:`analysis.store.sealer_for`'s)."""
+    ``cache_key`` (default: :func:`analysis.store.sealer_for`'s); ``env`` and ``dbt_vars``: the
+    environment variables and ``--vars`` dbt gets (:mod:`analysis.dbt.envvars`; part of the key)."""
     config = sandbox or _sandbox.SandboxConfig.from_env()
     target = check_target(target)
+    run_vars = check_env_vars(env, dbt_vars, project.name)
     plan = loom.plan(project, upstream)
     try:
         sandboxed = config.active()
     except _sandbox.SandboxError as exc:  # required, and this host cannot make it: compile nothing
         return CompileResult(project.name, project.path, "", None, False, error=str(exc), warnings=plan.warnings)
-    extra = (f"target {target}\n" if target != DEFAULT_TARGET else "") + ("" if sandboxed else "unsandboxed\n")
+    extra = ((f"target {target}\n" if target != DEFAULT_TARGET else "") + ("" if sandboxed else "unsandboxed\n")
+             + envvars.key_text(env, dbt_vars))
     key = content_key(project, {n: r.upstream_key for n, r in upstream.items()}, extra=extra)
     if plan.absent:  # not cached: the file may exist on the next run
         return CompileResult(project.name, project.path, key, None, False, error=loom.absent_text(project, plan.absent),
@@ -194,18 +200,18 @@ def compile_project(
             if cached is None:
                 with _DBT_SLOTS:  # dbt processes at once, in this process: one per core
                     return _compile_into(slot, project, upstream, key, timeout_s, target, config, sandboxed,
-                                         cache_dir, plan.warnings, sealer)
+                                         cache_dir, plan.warnings, sealer, run_vars)
     cached.warnings = plan.warnings
     return cached
 
 
 def _compile_into(slot: str, project: DbtProjectFile, upstream: dict[str, CompileResult], key: str,
                   timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool, cache_dir: str,
-                  warnings: list[str], sealer: Sealer) -> CompileResult:
+                  warnings: list[str], sealer: Sealer, run_vars: tuple[dict, dict] = ({}, {})) -> CompileResult:
     work = tempfile.mkdtemp(prefix=f"meshdiff-{project.name}-")
     try:
         result = _run_compile(project, upstream, Folders(work).make(), key, timeout_s, target, config, sandboxed,
-                              cache_dir, sealer)
+                              cache_dir, sealer, run_vars)
         if not result.ok:  # never cached: a later run (a higher limit, a rerun, the cause fixed) compiles again
             result.warnings = warnings
             return result
@@ -221,6 +227,18 @@ def _compile_into(slot: str, project: DbtProjectFile, upstream: dict[str, Compil
         return stored
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def check_env_vars(env: dict | None, dbt_vars: dict | None, project: str) -> tuple[dict, dict]:
+    """``env`` and ``dbt_vars`` checked (:mod:`analysis.dbt.envvars`): (env as strings, vars)."""
+    for name, value in (env or {}).items():
+        problem = envvars.env_problem(name, value)
+        if problem:
+            raise AnalysisError(f"env for {project}: {problem}", hint="pass non-secret values dbt's env_var() reads")
+    problem = envvars.vars_problem(dbt_vars) if dbt_vars else None
+    if problem:
+        raise AnalysisError(f"vars for {project}: {problem}", hint="pass dbt vars as a mapping")
+    return envvars.env_strings(env), dict(dbt_vars or {})
 
 
 def compile_slots() -> int:
@@ -258,7 +276,8 @@ def slot_lock(slot: str):
 
 def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], folders: Folders, key: str,
                  timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool,
-                 cache_dir: str, sealer: Sealer | None = None) -> CompileResult:
+                 cache_dir: str, sealer: Sealer | None = None,
+                 run_vars: tuple[dict, dict] = ({}, {})) -> CompileResult:
     def failed(error: str, seconds: float = 0.0, log: str = "") -> CompileResult:
         return CompileResult(project.name, project.path, key, None, False, error=error, seconds=seconds, log=log)
 
@@ -276,7 +295,7 @@ def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], fo
     loom_path = os.path.join(folders.inputs, "dbt_loom.config.yml")
     with open(loom_path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(loom.plan(project, upstream, staged).config, handle)
-    env = dbt_env(folders, {"DBT_LOOM_CONFIG": loom_path})
+    env = {**run_vars[0], **dbt_env(folders, {"DBT_LOOM_CONFIG": loom_path})}  # meshdiff's own settings win
     total = 0.0
 
     layers: tuple[Layer, ...] = ()
@@ -313,12 +332,13 @@ def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], fo
         "--target-path", os.path.join(folders.out, "target"),
         "--log-path", os.path.join(folders.out, "logs"),
         "--select", "resource_type:model", "resource_type:snapshot", "resource_type:analysis",
+        *envvars.vars_args(run_vars[1]),
     ]
     result = run_dbt(argv, folders, project, env=env, timeout_s=timeout_s, config=config, sandboxed=sandboxed,
                      layers=layers)
     total += result.seconds
     if not result.ok:
-        return failed(failure_text("dbt compile", result, timeout_s), total, result.output)
+        return failed(envvars.with_hint(failure_text("dbt compile", result, timeout_s)), total, result.output)
     try:
         raw, manifest = accept_manifest(folders.out, project.name)
     except OutputError as exc:

@@ -24,12 +24,13 @@ def run(args) -> int:
     from bot import worktree
 
     dialect_of, target_of = inputs.dialects(args.dialect), inputs.targets(args.target)
+    env, dbt_vars, settings = inputs.env_values(args.env), inputs.vars_value(args.vars), {}
     output = inputs.output_file(args.output)
     policy = Policy()
     project, downstream, upstream = args.project, list(args.downstream), list(args.upstream)
     if args.mesh:
         project, downstream, upstream, policy = from_mesh(args.mesh, project, downstream, upstream,
-                                                          dialect_of, target_of)
+                                                          dialect_of, target_of, settings)
     if not project:
         raise AnalysisError("no project to analyse", hint="pass --project DIR (or --mesh FILE listing projects)")
     name = read_project(project).name  # a folder that is no dbt project stops here, with the clear message
@@ -40,10 +41,13 @@ def run(args) -> int:
     catalogs = inputs.catalog_files(args.catalog, [name, *(s.name for s in [*down_specs, *up_specs])])
     cache_dir = inputs.cache_dir(args.cache_dir)
     sandbox = inputs.sandbox(args.sandbox)
+    inputs.with_env([*down_specs, *up_specs], settings, env, dbt_vars)
     with worktree.worktrees(checkout, {"base": base_sha, "head": head_sha}) as dirs, \
             observer(args.quiet) as progress:
+        changed = inputs.spec(dirs["head"], read_project(dirs["head"]).name, dialect_of, target_of)
+        inputs.with_env([changed], settings, env, dbt_vars)
         req = AnalysisRequest(
-            changed=inputs.spec(dirs["head"], read_project(dirs["head"]).name, dialect_of, target_of),
+            changed=changed,
             base_path=dirs["base"],
             base=GitRef(args.base, base_sha), head=GitRef(args.head, head_sha),
             downstream=down_specs, upstream=up_specs, repo_subdir=checkout.subdir, policy=policy,
@@ -63,9 +67,11 @@ def run(args) -> int:
     return EXIT_BLOCK if report.conclusion == "failure" else EXIT_OK
 
 
-def from_mesh(path, project, downstream, upstream, dialect_of, target_of):
+def from_mesh(path, project, downstream, upstream, dialect_of, target_of, settings=None):
     """Projects, policy, dialects and targets of a ``.meshdiff.yml``; flags given on the command
-    line win over the file's ``dialect``/``target``."""
+    line win over the file's ``dialect``/``target``. ``settings`` (project name -> (env, vars))
+    receives each entry's ``env:``/``vars:``."""
+    settings = {} if settings is None else settings
     from analysis.dbt import read_project
     from bot.config import ConfigError, parse_mesh_config
 
@@ -81,6 +87,8 @@ def from_mesh(path, project, downstream, upstream, dialect_of, target_of):
         project = os.path.join(root, local[0].path)
 
     def overrides(entry, full: str) -> None:
+        if entry.env or entry.vars:
+            settings[read_project(full).name] = (dict(entry.env), dict(entry.vars))
         if entry.dialect or entry.target:
             name = read_project(full).name
             if entry.dialect:

@@ -42,6 +42,50 @@ def targets(values: list[str]) -> dict[str, str]:
     return out
 
 
+def env_values(values: list[str]) -> dict[str, str]:
+    """``--env NAME=VALUE`` (repeatable): environment variables dbt's ``env_var()`` reads, for every
+    project compiled; not secrets (:mod:`analysis.dbt.envvars`)."""
+    from analysis.dbt import env_problem
+
+    out = {}
+    for value in values:
+        name, sep, val = value.partition("=")
+        if not sep or not name:
+            raise AnalysisError(f"--env {value!r} is not NAME=VALUE", hint="e.g. --env DBT_SCHEMA=analytics")
+        problem = env_problem(name, val)
+        if problem:
+            raise AnalysisError(f"--env {name}: {problem}", hint="pass only non-secret values dbt's env_var() reads")
+        out[name] = val
+    return out
+
+
+def vars_value(text: str | None) -> dict:
+    """``--vars YAML``: dbt vars for every project compiled, as dbt's own ``--vars`` takes them."""
+    import yaml
+
+    from analysis.dbt import plain_vars, vars_problem
+
+    if text is None:
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise AnalysisError(f"--vars is not YAML ({str(exc).splitlines()[0]})",
+                            hint="e.g. --vars '{start_date: 2024-01-01}'") from None
+    problem = vars_problem(data)
+    if problem:
+        raise AnalysisError(f"--vars {problem}", hint="e.g. --vars '{start_date: 2024-01-01}'")
+    return plain_vars(data)
+
+
+def with_env(specs, settings: dict[str, tuple[dict, dict]], env: dict[str, str], dbt_vars: dict) -> None:
+    """Give each spec its project's ``env:``/``vars:`` of ``.meshdiff.yml`` (``settings`` by project
+    name), with the command line's ``--env``/``--vars`` over them."""
+    for spec in specs:
+        file_env, file_vars = settings.get(spec.name, ({}, {}))
+        spec.env, spec.vars = {**file_env, **env}, {**file_vars, **dbt_vars}
+
+
 def catalog_files(values: list[str], projects: list[str]) -> dict[str, str]:
     """``--catalog PROJECT=FILE`` pairs: PROJECT is one of the analysed projects and FILE a
     catalog holding its nodes."""

@@ -24,6 +24,7 @@ def run(args) -> int:
     main = inputs.specs([args.project], dialect_of, target_of)[0]
     downstream = inputs.specs(args.downstream, dialect_of, target_of)
     upstream = inputs.specs(args.upstream, dialect_of, target_of)
+    inputs.with_env([main, *downstream, *upstream], {}, inputs.env_values(args.env), inputs.vars_value(args.vars))
     catalogs = inputs.catalog_files(args.catalog, [s.name for s in [main, *downstream, *upstream]])
     cache_dir = inputs.cache_dir(args.cache_dir)
     sandbox = inputs.sandbox(args.sandbox)

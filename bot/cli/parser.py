@@ -187,6 +187,11 @@ def _common(p: argparse.ArgumentParser, *, html: bool = False) -> None:
     p.add_argument("--target", action="append", default=[], metavar="PROJECT=NAME",
                    help="dbt target name PROJECT is compiled with, i.e. what `target.name` renders to "
                         "(repeatable; default: meshdiff)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="environment variable dbt's env_var() reads, for every project compiled (repeatable; "
+                        "not secrets: PR code can print it; part of the compile key)")
+    p.add_argument("--vars", metavar="YAML",
+                   help="dbt vars for every project compiled, as dbt's --vars takes them (part of the compile key)")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="compile and lineage cache (default: $MESHDIFF_CACHE_DIR, else ~/.cache/meshdiff)")
     p.add_argument("--compile-timeout", type=seconds, default=300, metavar="SECONDS",

@@ -294,7 +294,8 @@ def _spec(path: str, entry: ProjectEntry | DownstreamEntry, root: str):
     (all the sandbox lets its dbt read)."""
     from analysis.pipeline import ProjectSpec
 
-    return ProjectSpec(path=path, dialect=entry.dialect, name=entry.name, target=entry.target, root=root)
+    return ProjectSpec(path=path, dialect=entry.dialect, name=entry.name, target=entry.target, root=root,
+                       env=dict(entry.env), vars=dict(entry.vars))
 
 
 def _describe(exc: Exception) -> str:

@@ -1,0 +1,43 @@
+"""The lakemesh fixture (tests/fixtures/lakemesh: ``lake`` and its reader ``dock``) in a git
+repository, and the ``meshdiff`` command run on it: shared by issue 9's scenario tests."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from analysis.report import Report
+from bot.demo import _git, commit_change
+from tests.paths import ROOT
+
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "lakemesh")
+
+
+def init_lake_repo(target: str) -> str:
+    """A git repository at ``target`` holding the fixture on ``main``."""
+    shutil.copytree(FIXTURE, target, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
+    _git(target, "init", "-q", "-b", "main")
+    _git(target, "add", "-A")
+    _git(target, "commit", "-q", "-m", "lakemesh")
+    return target
+
+
+def meshdiff(*args: str, cache: str) -> subprocess.CompletedProcess:
+    """``meshdiff ARGS`` (no time limit: each dbt invocation has its own)."""
+    env = {**os.environ, "MESHDIFF_CACHE_DIR": cache}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env)
+
+
+def analyze_lake(repo: str, branch: str, edits, *, cache: str, out: str, project: str = "lake",
+                 extra: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, Report | None]:
+    """Commit ``edits`` on ``branch`` and analyse ``project`` there against ``main`` with the
+    repository's ``.meshdiff.yml``; (the process, its JSON report if one was written)."""
+    commit_change(repo, branch, edits, branch)
+    args = ["analyze", "--base", "main", "--head", branch, "--format", "json", "--output", out, *extra]
+    if project == "lake":
+        args += ["--mesh", os.path.join(repo, ".meshdiff.yml")]
+    proc = meshdiff(*args, cache=cache)
+    report = Report.from_dict(json.loads(open(out, encoding="utf-8").read())) if os.path.isfile(out) else None
+    return proc, report
