@@ -5,7 +5,10 @@ for a model its lineage) of a seed, a source, a model with SQL, or an SQL node w
 given the schemas of the nodes it reads. For a model, three ways, cheapest first: a record
 of the project's pack traced against the same inputs, the record under the node's full key,
 the per-model lineage under its lineage key; else its SQL is traced with
-:func:`~analysis.lineage.trace.analyse` and the result kept. Used by
+:func:`~analysis.lineage.trace.analyse` and the result kept. A model whose output types a
+catalog entry gives, and whose SQL no enforced contract checks, is traced without sqlglot's
+type annotation (its lineage's ``types`` are then partial; its schema is the catalog's
+anyway); that lineage is cached under its own key, apart from a typed one. Used by
 :mod:`analysis.lineage.meshlineage`, which walks the nodes in order.
 """
 from __future__ import annotations
@@ -21,6 +24,9 @@ from analysis.lineage.relations import TableResolver
 from analysis.lineage.schema import is_python, model_schema, normalize_type, seed_schema
 from analysis.lineage.trace import analyse
 from analysis.store import gc_resumed
+
+#: appended to the sql key of a lineage traced without types (``analyse(types=False)``)
+UNTYPED = "\0untyped"
 
 
 class NodeRecords:
@@ -74,11 +80,15 @@ class NodeRecords:
                         self.records[node_id] = record
                         return record, inputs
         sk, own = self.keys.own(node)
+        # a catalog entry gives the output types and no contract checks the SQL's own: no type
+        # annotation (a quarter of a trace); such a lineage is stored apart from a typed one
+        typed = node.contract_enforced or not self.catalog.get(node_id)
+        lk_base = sk if typed else sk + UNTYPED
         reads = cache.reads(sk) if cache is not None else None
         lineage = None
         if reads is not None:
             inputs = self.inputs(reads)
-            lk = lineage_key(sk, inputs)
+            lk = lineage_key(lk_base, inputs)
             record = cache.record(key_hash(own + lk))
             if record is not None:
                 record.inputs = inputs
@@ -93,7 +103,7 @@ class NodeRecords:
             self.stats.cache_misses += cache is not None
             with gc_resumed():  # syntax trees have cycles
                 result = analyse(node_id, node.compiled_sql, dialect, self.tables, self.schemas,
-                                 timeout_s=self.timeout_s)
+                                 timeout_s=self.timeout_s, types=typed)
             self.stats.parsed += 1
             self.stats.trace_seconds += result.seconds
             self.stats.timeouts += result.timed_out
@@ -101,7 +111,7 @@ class NodeRecords:
             lineage = result.lineage
             reads = [tuple(k) for k in dict.fromkeys(tuple(k) for k in result.lookups)]
             inputs = self.inputs(reads)
-            lk = lineage_key(sk, inputs)
+            lk = lineage_key(lk_base, inputs)
             if cache is not None:
                 cache.store(sk, lk, result)
         schema = self.with_catalog(node_id, model_schema(node, lineage, dialect), dialect)

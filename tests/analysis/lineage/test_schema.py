@@ -204,3 +204,32 @@ def test_a_source_without_a_readable_file_keeps_its_declared_columns(tmp_path):
     assert source_schema(node, "duckdb") == {"id": "INT"}
     node.location_path = None
     assert source_schema(node, "duckdb") == {"id": "INT"}
+
+
+def test_catalog_models_traced_without_types_same_lineage_and_no_leak(mesh, tmp_path):
+    """A model with a catalog entry and no enforced contract is traced without type annotation:
+    the same columns, upstreams, kinds and row shaping as a typed trace; the contracted model
+    keeps its inferred types (the contract check reads them); and a later run without the
+    catalog, on the same cache, gets typed schemas, as a run on an empty cache does."""
+    from analysis.lineage.cache import LineageCache
+
+    catalog = {STG_C: {"customer_id": "INTEGER", "name": "VARCHAR"},
+               ORDERS: {"order_id": "BIGINT", "customer_id": "INTEGER", "amount": "DECIMAL(12,2)",
+                        "customer_name": "VARCHAR"},
+               FIN: {"order_id": "BIGINT", "customer_id": "INTEGER", "amount": "DECIMAL(12,2)",
+                     "customer_name": "VARCHAR"},
+               SUMMARY: {"customer_id": "INTEGER", "total": "DECIMAL(38,2)"}}
+    typed = run(mesh)
+    cache = LineageCache(str(tmp_path / "c"), key=b"k")
+    untyped = run(mesh, catalog=catalog, cache=cache)
+    for node in (STG_O, STG_C, ORDERS, FIN, SUMMARY):
+        a, b = typed.models[node], untyped.models[node]
+        assert (b.status, b.columns, b.row_shaping, b.fingerprints, b.shape_fingerprint) == \
+               (a.status, a.columns, a.row_shaping, a.fingerprints, a.shape_fingerprint), node
+    assert untyped.models[ORDERS].types == typed.models[ORDERS].types  # contracted: still annotated
+    # the catalog gives them: sum(amount) is not annotated, the schema is the catalog's
+    assert typed.models[SUMMARY].types["total"] and untyped.models[SUMMARY].types.get("total") is None
+    assert untyped.schemas[SUMMARY]["total"] == "DECIMAL(38, 2)"
+    again = run(mesh, cache=LineageCache(str(tmp_path / "c"), key=b"k"))
+    assert {n: dict(again.schemas[n]) for n in typed.schemas} == {n: dict(typed.schemas[n]) for n in typed.schemas}
+    assert {n: again.models[n].types for n in typed.models} == {n: typed.models[n].types for n in typed.models}
