@@ -7,6 +7,9 @@ Pure functions over the report and the nodes of the changed project (base and he
   a ``deprecation_date``, by default 90 days ahead), the **alias** option (keep the old column
   beside the new one), and **consumer first** (the files of the consumers to edit, merged
   before this PR);
+  The alias option shows the old column's real expression, taken from the base compiled SQL
+  (the outermost query, through ``select *`` of a CTE); a placeholder that says so when it
+  cannot be found;
 - an ``unknown`` change or consumer: what would make its lineage provable;
 - a consumer project that stops compiling: where its error comes from and how to fix it.
 
@@ -16,6 +19,10 @@ from __future__ import annotations
 
 import posixpath
 from datetime import date, timedelta
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 from analysis.dbt import Node
 from analysis.report import Change, Impact, Report, Snippet, Suggestion
@@ -40,7 +47,7 @@ def suggest(report: Report, base_nodes: dict[str, Node], head_nodes: dict[str, N
             base, head = base_nodes.get(change.node), head_nodes.get(change.node)
             if base is not None and base.resource_type == "model" and head is not None and outside:
                 out.append(_new_version(report, change, base, head, head_nodes, deadline))
-                if alias := _alias(change, base, deadline):
+                if alias := _alias(change, base, deadline, (dialects or {}).get(report.changed_project)):
                     out.append(alias)
             if reached:
                 out.append(_consumer_first(change, reached))
@@ -149,14 +156,87 @@ def _new_version(report: Report, change: Change, base: Node, head: Node, head_no
     )
 
 
-def _alias(change: Change, base: Node, deadline: str) -> Suggestion | None:
+#: how deep ``select *`` is followed through CTEs to the one that names a column
+_MAX_STAR_HOPS = 8
+
+
+def old_expression(base: Node, column: str, dialect: str | None) -> str | None:
+    """The SQL of the expression that produces ``column`` in the base compiled SQL of ``base``
+    (its outermost query, or the CTE a ``select *`` of it reads), in ``dialect``; ``None`` when
+    the SQL does not parse or the column is not named there (a star over a table, say)."""
+    if not base.compiled_sql:
+        return None
+    try:
+        tree = sqlglot.parse_one(base.compiled_sql, read=dialect or None)
+    except (sqlglot.errors.SqlglotError, ValueError, RecursionError):
+        return None
+    ctes = {cte.alias_or_name.lower(): cte.this for cte in tree.find_all(exp.CTE)}
+    query = tree
+    for _ in range(_MAX_STAR_HOPS):
+        while isinstance(query, (exp.SetOperation, exp.Subquery)):
+            query = query.this
+        if not isinstance(query, exp.Select):
+            return None
+        for projection in query.selects:
+            if projection.alias_or_name.lower() == column.lower() and not isinstance(projection, exp.Star):
+                found = projection.this if isinstance(projection, exp.Alias) else projection
+                return _as_written(base.compiled_sql, projection, dialect) or found.sql(dialect=dialect or None)
+        source = query.args.get("from_") or query.args.get("from")
+        table = source.this if source is not None else None
+        starred = any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+                      for p in query.selects)
+        if not (starred and isinstance(table, exp.Table) and table.name.lower() in ctes and not query.args.get("joins")):
+            return None
+        query = ctes[table.name.lower()]
+    return None
+
+
+def _as_written(sql: str, projection: exp.Expression, dialect: str | None) -> str | None:
+    """The text of an aliased projection's expression as the SQL writes it (its case, its
+    spacing on one line): from the token before ``AS alias`` back to the comma or ``select``
+    that starts it. ``None`` when it cannot be found."""
+    start = projection.args["alias"].meta.get("start") if isinstance(projection, exp.Alias) else None
+    if start is None:
+        return None
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect or None).tokenize(sql)
+    except (sqlglot.errors.SqlglotError, ValueError):
+        return None
+    at = next((i for i, t in enumerate(tokens) if t.start == start), None)
+    if at is None or at < 2:
+        return None
+    last = at - 2 if tokens[at - 1].token_type == TokenType.ALIAS else at - 1
+    depth, first = 0, last
+    while first >= 0:
+        kind = tokens[first].token_type
+        if kind in (TokenType.R_PAREN, TokenType.R_BRACKET):
+            depth += 1
+        elif kind in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and kind in (TokenType.COMMA, TokenType.SELECT, TokenType.DISTINCT):
+            break
+        first -= 1
+    if first + 1 > last:
+        return None
+    return " ".join(sql[tokens[first + 1].start:tokens[last].end + 1].split())
+
+
+def _alias(change: Change, base: Node, deadline: str, dialect: str | None = None) -> Suggestion | None:
     renamed = [c for c in change.columns if c.change == "renamed" and c.renamed_to]
     removed = [c for c in change.columns if c.change == "removed"]
     if not renamed and not removed:
         return None
-    sql = [f"    <the expression of {c.renamed_to}> as {c.name},  -- old name, kept until {deadline}"
-           for c in renamed]
-    sql += [f"    <today's expression> as {c.name},  -- kept until {deadline}" for c in removed]
+
+    known = {c.name: old_expression(base, c.name, dialect) for c in [*renamed, *removed]}
+    found = all(known.values())
+
+    def expression(name: str) -> str:
+        return known[name] or f"<the expression of {name} on the base branch>"
+
+    sql = [f"    {expression(c.name)} as {c.name},  -- old name, kept until {deadline}" for c in renamed]
+    sql += [f"    {expression(c.name)} as {c.name},  -- kept until {deadline}" for c in removed]
     yaml = []
     for col in [*renamed, *removed]:
         declared = base.columns.get(col.name.lower())
@@ -172,7 +252,9 @@ def _alias(change: Change, base: Node, deadline: str) -> Suggestion | None:
         kind="alias", subject=change.node,
         title=f"Keep {names} beside the new column{'s' if len(renamed) + len(removed) > 1 else ''}",
         text=(f"Select {names} again under the old name{'s' if len(renamed) + len(removed) > 1 else ''} "
-              "(and keep it in the contract) until the consumers have moved; then remove it in a later PR."),
+              "(and keep it in the contract) until the consumers have moved; then remove it in a later PR."
+              + (" The expression is the one of the base branch's compiled SQL." if found else
+                 " Its expression could not be read from the base branch's compiled SQL: copy it from there.")),
         snippets=snippets,
     )
 

@@ -100,3 +100,43 @@ def test_manifest_handles_from_group_github_key_and_at_prefixed_meta_owner():
     project = parse_manifest(manifest)
     assert project.nodes[SEG].handles == ("@octo/finance", "@alice")
     assert project.nodes["exposure.finance.dash"].handles == ("@carol",)
+
+
+def _alias_sql(compiled: str | None, dialect="duckdb") -> str:
+    base = Node(**{**_node().__dict__, "compiled_sql": compiled})
+    head = Node(**{**_node().__dict__, "columns": {"lifetime_value_usd": DeclaredColumn("lifetime_value_usd")}})
+    out = suggest(_report(), {CUST: base}, {CUST: head}, today=date(2026, 1, 1), dialects={"shop": dialect})
+    return next(s for s in out if s.kind == "alias").snippets[0].code
+
+
+def test_alias_shows_the_old_columns_real_expression():
+    sql = _alias_sql('select c.customer_id, cast(coalesce(l.ltv_cents, 0) / 100 as decimal(18, 2)) as lifetime_value\n'
+                     'from "db"."main"."stg_customers" as c left join ltv as l on l.customer_id = c.customer_id')
+    assert sql == ("    cast(coalesce(l.ltv_cents, 0) / 100 as decimal(18, 2)) as lifetime_value,"
+                   "  -- old name, kept until 2026-04-01")
+
+
+def test_alias_follows_select_star_of_a_cte_and_the_first_branch_of_a_union():
+    sql = _alias_sql("with base as (select id as customer_id, amount * 2 as lifetime_value from t),\n"
+                     "final as (select * from base)\nselect * from final")
+    assert sql.startswith("    amount * 2 as lifetime_value,")
+    sql = _alias_sql("select id as customer_id, (a + b)\n      * 2 lifetime_value from t union all "
+                     "select id, 0 from u")
+    assert sql.startswith("    (a + b) * 2 as lifetime_value,")  # as written, on one line
+    # a plain column keeps its qualifier
+    assert _alias_sql("select o.customer_id, o.lifetime_value from o").startswith("    o.lifetime_value as lifetime_value,")
+
+
+def test_alias_falls_back_to_a_placeholder_that_says_so():
+    for compiled in (None, "select * from \"db\".\"main\".\"customers_raw\"",  # a star over a table
+                     "select customer_id, lifetime_value +* from x"):  # does not parse
+        assert _alias_sql(compiled).startswith("    <the expression of lifetime_value on the base branch> "
+                                               "as lifetime_value,"), compiled
+
+
+def test_alias_text_says_where_the_expression_comes_from():
+    base = Node(**{**_node().__dict__, "compiled_sql": "select 1 as customer_id, 2 as lifetime_value"})
+    (alias,) = [s for s in suggest(_report(), {CUST: base}, {CUST: _node()}) if s.kind == "alias"]
+    assert "base branch's compiled SQL." in alias.text and "2 as lifetime_value" in alias.snippets[0].code
+    (alias,) = [s for s in suggest(_report(), {CUST: _node()}, {CUST: _node()}) if s.kind == "alias"]
+    assert "could not be read" in alias.text
