@@ -91,8 +91,10 @@ def publish_result(*, thread, check: CheckRun, bot_login: str, result: JobResult
 
 def request_reviews(pull, result: JobResult) -> dict | None:
     """Ask the owners of breaking consumers for a review (``policy.request_reviews: breaking``):
-    users by login, teams of the repository's organisation by slug; GitHub refuses people
-    without access (422), which is logged, never fatal."""
+    users by login, teams of the repository's organisation by slug. GitHub refuses the whole
+    request (422) when one of them cannot review (no access to the repository, the PR's author);
+    then each is asked alone, so one stranger does not stop the others. Refusals are logged and
+    returned, never fatal."""
     from bot.render.owners import review_requests
 
     users, teams = review_requests(result.reports, Notify.from_dict(result.notify).request_reviews)
@@ -102,12 +104,23 @@ def request_reviews(pull, result: JobResult) -> dict | None:
     slugs = [t.split("/", 1)[1] for t in teams if t.split("/", 1)[0].lower() == org]
     if not users and not slugs:
         return None
+    asks = [([u], [], u) for u in users] + [([], [s], f"{org}/{s}") for s in slugs]
     try:
         pull.create_review_request(reviewers=users, team_reviewers=slugs)
+        return {"requested": [name for _, _, name in asks]}
     except Exception as exc:  # noqa: BLE001 - a refused reviewer must not fail the publication
-        log.warning("review request for %s refused: %s", users + slugs, exc)
-        return {"requested": [], "refused": users + slugs}
-    return {"requested": users + [f"{org}/{s}" for s in slugs]}
+        if len(asks) == 1:
+            log.warning("review request for %s refused: %s", asks[0][2], exc)
+            return {"requested": [], "refused": [asks[0][2]]}
+    done: dict[str, list[str]] = {"requested": [], "refused": []}
+    for reviewers, team_reviewers, name in asks:
+        try:
+            pull.create_review_request(reviewers=reviewers, team_reviewers=team_reviewers)
+            done["requested"].append(name)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("review request for %s refused: %s", name, exc)
+            done["refused"].append(name)
+    return done
 
 
 def publish_superseded(check: CheckRun, reason: str) -> None:

@@ -63,6 +63,27 @@ def test_mentions_follow_the_policy_and_reviews_go_to_breaking_owners():
     assert Pull.asked == ([], ["finance"]) and done == {"requested": ["octo-org/finance"]}  # the author is not asked
 
 
+def test_one_reviewer_github_refuses_does_not_stop_the_others():
+    """GitHub answers 422 to the whole request when one reviewer has no access: each is then
+    asked alone."""
+    report = fake_report()
+    report.impacts[0].handles = ["@carol", "@stranger", "@octo-org/finance", "@other-org/team"]
+
+    class Pull:
+        base = type("B", (), {"repo": type("R", (), {"full_name": "octo-org/shop-dbt"})})
+        user = type("U", (), {"login": "alice"})
+        calls: list = []
+
+        def create_review_request(self, reviewers, team_reviewers):
+            Pull.calls.append((reviewers, team_reviewers))
+            if "stranger" in reviewers:
+                raise RuntimeError("422 Reviews may only be requested from collaborators.")
+
+    done = request_reviews(Pull(), JobResult([report], notify={"request_reviews": "breaking"}))
+    assert done == {"requested": ["carol", "octo-org/finance"], "refused": ["stranger"]}
+    assert Pull.calls == [(["carol", "stranger"], ["finance"]), (["carol"], []), (["stranger"], []), ([], ["finance"])]
+
+
 def test_page_tokens_are_stable_per_job_and_unguessable():
     a = store.token_for("o/r#1@abc#1", "secret")
     assert a == store.token_for("o/r#1@abc#1", "secret") and store.TOKEN_RE.match(a)
