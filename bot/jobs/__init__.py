@@ -12,8 +12,10 @@ content of its inputs.
   :func:`inputs_key` names the content of what it read;
 - ``checkout``: the code at base and head, fetched over HTTPS with the token (never written
   down) and exported into plain folders without ``.git``;
-- ``state``: Redis (:class:`State`): the webhook intake in one round trip, generations of a
-  commit's runs, leases of running jobs, results by content, heartbeats;
+- ``state``: Redis (:class:`State`): the connection, heartbeats and health, over its parts
+  ``intake`` (the webhook intake in one round trip, generations of a commit's runs, the App's
+  access) and ``leases`` (running jobs and their leases, results by content); ``keyspace``:
+  the keys' prefix and lifetimes;
 - ``recovery``: dead jobs, lost Redis state, reconciliation with GitHub, leftover work dirs
   (:class:`Watch`, a thread of every worker: no beat).
 """
