@@ -5,8 +5,10 @@ its installation id. Output: the commit's one check run completed with a verdict
 sticky comment), through :mod:`bot.github`; a :class:`bot.result.JobResult` stored by the
 content of its inputs.
 
-- ``job``: the steps of a job (:class:`Job`: admit, claim the check run, analyse, publish) and
-  its endings, in a worker's context (:class:`WorkerContext`);
+- ``job``: the steps of a job (:class:`Job`: admit, claim the check run, analyse, publish);
+  ``endings``: how it ends (the check run always completes, or the task is retried);
+  ``holdings``: what a running job holds (its lease kept alive, results by content, its work
+  dir); ``worker``: the worker's context (:class:`WorkerContext`) and whether a lease's owner lives;
 - ``runner``: :func:`run_job`: checkout, the mesh configuration (``.meshdiff.yml``, the
   organisation's defaults), :func:`analysis.pipeline.analyze` per changed project, annotations;
   :func:`inputs_key` names the content of what it read;
