@@ -11,7 +11,8 @@ is parsed once). Also the column types of a ``catalog.json`` (``--catalog``).
   (:func:`compile_project`); ``profile`` (the embedded DuckDB profile, :func:`check_target`),
   ``loom`` (the dbt-loom config it writes), ``deps`` (packages), ``invoke`` (one dbt run),
   ``sandbox`` and ``fence`` (the bubblewrap sandbox around it: :class:`SandboxConfig`, and
-  :func:`probe`, whether it works on this host), ``paths`` (reading untrusted trees safely);
+  :func:`probe`, whether it works on this host; ``launch``: one command run fenced in, with
+  ``limits``), ``paths`` (reading untrusted trees safely);
 - ``envvars``: the ``env:``/``vars:`` a compile gets (:func:`env_problem`, :func:`vars_problem`);
 - ``manifest``: ``manifest.json`` (v12) -> :class:`Project` (``datatests``: data and unit
   tests with the columns they read; ``scd``: a snapshot's meta columns);
