@@ -44,6 +44,7 @@ from analysis.lineage.columns import ModelLineage
 from analysis.lineage.meshkeys import MeshKeys, has_sql
 from analysis.lineage.noderecords import NodeRecords
 from analysis.lineage.packs import EMPTY_FINGERPRINT, Record
+from analysis.lineage.prefetch import Prefetch
 from analysis.lineage.relations import TableResolver
 from analysis.lineage.schema import model_schema, seed_schema
 from analysis.lineage.trace import analyse
@@ -66,6 +67,8 @@ class LineageStats:
     #: wall time of :func:`mesh_lineage`, and the part spent tracing SQL
     seconds: float = 0.0
     trace_seconds: float = 0.0
+    #: models whose trace came from a worker process (:mod:`analysis.lineage.prefetch`)
+    prefetched: int = 0
 
 
 class LazyMap(Mapping):
@@ -117,21 +120,25 @@ def mesh_lineage(nodes: Mapping[str, Node], order: Sequence[str], dialect_of: Ca
                  catalog: Mapping[str, Mapping[str, str | None]] | None = None,
                  cache: LineageCache | None = None, timeout_s: float = 10.0,
                  digests: Mapping[str, str] | None = None,
-                 tick: Callable[[int, int], None] | None = None) -> MeshLineage:
+                 tick: Callable[[int, int], None] | None = None, workers: int | None = None) -> MeshLineage:
     """Schemas and lineage of every node of the mesh (see the module docstring).
+
+    ``workers``: processes tracing models ahead (:mod:`analysis.lineage.prefetch`; default
+    ``$MESHDIFF_LINEAGE_WORKERS``, else the CPUs; ``1``: none); the result is the same.
 
     ``digests``: project -> :attr:`~analysis.dbt.nodes.Project.digest`, when known: its pack is then
     found without hashing each of its nodes. ``tick(done, total)``, when given, is called after
     each node (for a progress display)."""
-    return _Run(nodes, dialect_of, catalog, cache, timeout_s, digests or {}).run(order, tick)
+    return _Run(nodes, dialect_of, catalog, cache, timeout_s, digests or {}, workers).run(order, tick)
 
 
 class _Run:
     """One walk over the nodes of one world: each node's record, in order, then the packs."""
 
     def __init__(self, nodes, dialect_of, catalog, cache: LineageCache | None, timeout_s: float,
-                 digests: Mapping[str, str]) -> None:
+                 digests: Mapping[str, str], workers: int | None = None) -> None:
         self.nodes = nodes
+        self.workers = workers
         dialects: dict[str, str] = {}  # per project: dialect_of is the same for all its nodes
         self.dialect_of = lambda node: dialects.get(node.project) or dialects.setdefault(node.project, dialect_of(node))
         self.catalog = catalog or {}
@@ -158,14 +165,40 @@ class _Run:
             if self.cache is not None:
                 for address in packs:
                     self.cache.load_pack(address)
-            for done, node_id in enumerate(ids, 1):
-                self._visit(node_id)
-                if tick is not None:
-                    tick(done, len(ids))
+            self.make.prefetch = self._prefetch(ids)
+            try:
+                for done, node_id in enumerate(ids, 1):
+                    self._visit(node_id)
+                    if tick is not None:
+                        tick(done, len(ids))
+            finally:
+                self.make.prefetch.close()
+            self.stats.prefetched = self.make.prefetch.used
             if self.cache is not None:
                 self._write_packs(packs)
         self.stats.seconds = time.perf_counter() - start
         return self.out
+
+    def _prefetch(self, ids: list[str]) -> Prefetch:
+        """Start tracing, in worker processes, the models no cache has seen whose tables all have
+        a schema known before any trace (catalog entries, sources)."""
+        known, models = {}, []
+        for node_id in ids:
+            node = self.nodes[node_id]
+            dialect = self.dialect_of(node)
+            if self.catalog.get(node_id):
+                known[node_id] = self.make.with_catalog(node_id, {}, dialect)
+            elif node.resource_type == "source":
+                known[node_id] = self.make.source(node, dialect).schema
+            if not (node.is_sql and has_sql(node)):
+                continue
+            last = self.last.get(id(node))
+            if last is not None and last[0] is node:
+                continue  # done in the previous world: most likely taken as it is
+            if self.cache is None or self.cache.reads(self.keys.own(node)[0]) is None:
+                models.append(node)
+        return Prefetch.start(models, known, self.tables, self.dialect_of, self.make.typed, self.timeout_s,
+                              self.workers)
 
     # -- one node ---------------------------------------------------------------------------
     def _visit(self, node_id: str) -> None:

@@ -19,6 +19,7 @@ from analysis.dbt import Node
 from analysis.lineage.cache import LineageCache, lineage_key, table_inputs
 from analysis.lineage.columns import ModelLineage
 from analysis.lineage.meshkeys import MeshKeys, key_hash
+from analysis.lineage.prefetch import Prefetch
 from analysis.lineage.packs import EMPTY_FINGERPRINT, Record, schema_fingerprint
 from analysis.lineage.relations import TableResolver
 from analysis.lineage.schema import is_python, model_schema, normalize_type, seed_schema
@@ -48,6 +49,8 @@ class NodeRecords:
         self.timeout_s = timeout_s
         #: node -> its record (what the packs are written from); timed-out nodes have none
         self.records: dict[str, Record] = {}
+        #: models traced ahead in worker processes (:mod:`analysis.lineage.prefetch`)
+        self.prefetch: Prefetch | None = None
 
     def seed(self, node: Node, dialect: str) -> Record:
         key = self.keys.own(node)[1]
@@ -82,7 +85,7 @@ class NodeRecords:
         sk, own = self.keys.own(node)
         # a catalog entry gives the output types and no contract checks the SQL's own: no type
         # annotation (a quarter of a trace); such a lineage is stored apart from a typed one
-        typed = node.contract_enforced or not self.catalog.get(node_id)
+        typed = self.typed(node)
         lk_base = sk if typed else sk + UNTYPED
         reads = cache.reads(sk) if cache is not None else None
         lineage = None
@@ -101,9 +104,11 @@ class NodeRecords:
             timed_out = False
         else:
             self.stats.cache_misses += cache is not None
-            with gc_resumed():  # syntax trees have cycles
-                result = analyse(node_id, node.compiled_sql, dialect, self.tables, self.schemas,
-                                 timeout_s=self.timeout_s, types=typed)
+            result = self.prefetch.take(node_id, typed, self.tables, self.fingerprints) if self.prefetch else None
+            if result is None:
+                with gc_resumed():  # syntax trees have cycles
+                    result = analyse(node_id, node.compiled_sql, dialect, self.tables, self.schemas,
+                                     timeout_s=self.timeout_s, types=typed)
             self.stats.parsed += 1
             self.stats.trace_seconds += result.seconds
             self.stats.timeouts += result.timed_out
@@ -122,6 +127,11 @@ class NodeRecords:
             if cache is not None:
                 cache.keep(record)
         return record, inputs
+
+    def typed(self, node: Node) -> bool:
+        """Whether ``node``'s trace needs sqlglot's types: no catalog entry gives them, or an
+        enforced contract checks them."""
+        return node.contract_enforced or not self.catalog.get(node.unique_id)
 
     def without_sql(self, node: Node, dialect: str) -> Record:
         if is_python(node):
