@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -246,3 +247,57 @@ def test_a_clean_tree_passes_and_siblings_may_import_each_other(tmp_path):
     assert violations(root) == []
     os.remove(os.path.join(root, "bot", "cli", "service.py"))
     assert violations(root) == []  # an exception whose file is gone is not reported either
+
+
+# -- the README's Architecture section says the tree as it is -----------------------------------
+def architecture_problems(readme: str, root: str) -> list[str]:
+    """What the README's "Architecture" section gets wrong about the tree at ``root``: a path it
+    names that does not exist, a subpackage or top-level module of analysis/ or bot/ its tree
+    leaves out."""
+    start = readme.index("\n## Architecture\n")
+    end = readme.find("\n## ", start + 1)
+    section = readme[start:end if end != -1 else len(readme)]
+    tree = section.split("```\n", 2)[1]
+    problems = []
+    named = set()
+    for path in re.findall(r"`((?:analysis|bot|webhooks|tests)/[\w/.…-]*)`", section):
+        path = path.rstrip("…").rstrip("/")
+        named.add(path)
+        if not os.path.exists(os.path.join(root, path)):
+            problems.append(f"the Architecture section names {path}, which does not exist")
+    top = ""
+    for line in tree.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if not line.startswith(" "):
+            top = words[0].rstrip("/")
+            continue
+        for word in words:
+            if word.endswith("/") or word.endswith(".py"):
+                named.add(f"{top}/{word.rstrip('/')}")
+            else:
+                break  # the description starts
+    for package in ("analysis", "bot"):
+        for name in sorted(os.listdir(os.path.join(root, package))):
+            path = f"{package}/{name}"
+            is_package = os.path.isfile(os.path.join(root, path, "__init__.py"))
+            if (is_package or (name.endswith(".py") and name != "__init__.py")) and path not in named:
+                problems.append(f"the Architecture section's tree leaves out {path}")
+    return problems
+
+
+def test_the_readme_architecture_section_matches_the_tree():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        assert architecture_problems(handle.read(), ROOT) == []
+
+
+def test_the_architecture_check_can_fail(tmp_path):
+    readme = ("# x\n\n## Architecture\n\n```\nanalysis/\n  pipeline.py   the entry point\n  dbt/   compiles\n"
+              "bot/\n  tasks.py  tasks\n```\n\nSee `bot/gone.py`.\n\n## Tests\n")
+    for path in ("analysis/pipeline.py", "analysis/mesh.py", "analysis/dbt/__init__.py", "bot/tasks.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    problems = architecture_problems(readme, str(tmp_path))
+    assert problems == ["the Architecture section names bot/gone.py, which does not exist",
+                        "the Architecture section's tree leaves out analysis/mesh.py"]
