@@ -4,7 +4,7 @@ worker``), a redis-server of its own that can be killed and restarted, and the s
 holding the example mesh in three repositories:
 
 - ``octo-org/shop-dbt``    ``shop/`` + ``.meshdiff.yml`` naming the two downstream repositories
-- ``octo-org/finance-dbt`` ``finance/`` (reads shop through dbt-loom)
+- ``octo-org/finance-dbt`` ``finance/`` (reads shop through dbt-loom) + ``.github/CODEOWNERS``
 - ``octo-org/exec-dbt``    ``exec_reporting/`` (reads finance and shop)
 """
 from __future__ import annotations
@@ -39,7 +39,10 @@ downstream:
 policy:
   fail_on: [breaking, unknown]
   governance: true
+  request_reviews: breaking
 """
+#: finance-dbt's owners: a person for revenue, after its group's team (``@octo-org/finance-analytics``)
+FINANCE_CODEOWNERS = "* @octo-org/data-platform\n/finance/models/revenue.sql @finance-lead\n"
 ORDERS_SQL = "shop/models/marts/orders_v2.sql"
 MARTS_YML = "shop/models/marts/_marts.yml"
 #: the README's web command (tests/bot/test_packaging.py checks the README says the same)
@@ -155,6 +158,9 @@ class Rig:
                 copy_project(project, str(src))
                 if repo == SHOP:
                     (src / ".meshdiff.yml").write_text(MESH_YML)
+                if repo == FINANCE:
+                    (src / ".github").mkdir()
+                    (src / ".github" / "CODEOWNERS").write_text(FINANCE_CODEOWNERS)
                 self.gh.add_repo(repo, str(src), installation_id=INSTALLATION)
         self.procs: list[Proc] = []
         self.hook_url: str | None = None

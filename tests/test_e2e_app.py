@@ -79,6 +79,9 @@ def test_bad_signature_is_401_and_enqueues_nothing(mesh):
 
 
 def test_breaking_pr_fails_with_one_comment_naming_downstream_nodes(mesh):
+    # who may review in shop-dbt: finance's team and the person finance-dbt's CODEOWNERS names
+    mesh.gh.add_team(SHOP, "finance-analytics")
+    mesh.gh.set_permission(SHOP, "finance-lead", "write")
     pr = mesh.open_pr(1, "rename-coupon", breaking_change())
     status, delivery = mesh.deliver("pull_request", mesh.pr_event("opened", 1))
     assert status == 202
@@ -100,6 +103,14 @@ def test_breaking_pr_fails_with_one_comment_naming_downstream_nodes(mesh):
     assert "could not" not in run["output"]["title"] and "could not" not in verdict
     assert "could not finish" not in body and "#### What failed" not in body
     assert len(mesh.gh.check_runs(SHOP, pr["head_sha"])) == 1
+    # owners: the group's team and, from finance-dbt's CODEOWNERS, the person owning revenue.sql,
+    # mentioned (policy mention: breaking) and asked for a review (request_reviews: breaking); a
+    # team without access to shop-dbt (exec-reporting, if its node breaks) does not stop them
+    ask = next(line for line in body.splitlines() if line.startswith("**Who to ask:**"))
+    assert "@octo-org/finance-analytics (" in ask and "@finance-lead (" in ask, ask
+    users, teams = wait_for(lambda: (lambda r: r if r[0] and r[1] else None)(mesh.gh.review_requests(SHOP, 1)),
+                            "review requests", WAIT_S, procs=[mesh.worker], fail=pytest.fail)
+    assert users == ["finance-lead"] and teams == ["finance-analytics"], (users, teams)
     if os.environ.get("MESHDIFF_E2E_DUMP"):  # to look at what a person sees
         with open(os.environ["MESHDIFF_E2E_DUMP"], "w") as out:
             out.write(body + "\n\n---- check run ----\n" + run["output"]["title"] + "\n\n"
