@@ -11,7 +11,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from analysis.lineage.columns import ColumnRef
-from analysis.lineage.resolved import BOTH, VALUE, Acc, Col, cap
+from analysis.lineage.resolved import VALUE, Acc, Col, cap
 
 
 class CanonicalText:
@@ -34,17 +34,17 @@ class CanonicalText:
                 return "Q:" + info.full()
         if isinstance(node, exp.Identifier):
             return node.name
-        window = isinstance(node, exp.Window)
+        # a window's PARTITION BY / ORDER BY shape that window's value only (never which rows come
+        # out): they are upstreams of the column it computes, row shaping where it filters (QUALIFY)
         parts = [node.key]
         for key in node.arg_types:
             value = node.args.get(key)
             if value is None or value is False or (isinstance(value, list) and not value):
                 continue
-            sub_mode = BOTH if window and key in ("partition_by", "order") and mode == VALUE else mode
             if isinstance(value, exp.Expression):
-                parts.append(f"{key}={self.ser(value, scope, acc, sub_mode)}")
+                parts.append(f"{key}={self.ser(value, scope, acc, mode)}")
             elif isinstance(value, list):
-                items = ",".join(self.ser(v, scope, acc, sub_mode) if isinstance(v, exp.Expression) else repr(v)
+                items = ",".join(self.ser(v, scope, acc, mode) if isinstance(v, exp.Expression) else repr(v)
                                  for v in value)
                 parts.append(f"{key}=[{items}]")
             else:
@@ -52,7 +52,8 @@ class CanonicalText:
         return cap("(" + " ".join(parts) + ")")
 
     def value(self, expr: exp.Expression, scope: Scope, rs: set[ColumnRef], using: set[str], name: str) -> Col:
-        """Output column for projection ``expr`` (alias removed); window keys go to ``rs``."""
+        """Output column for projection ``expr`` (alias removed); what it adds to row shaping
+        (a row-multiplying function's arguments) goes to ``rs``."""
         if isinstance(expr, exp.Column) and not isinstance(expr.this, exp.Star):
             return self.column(expr, scope)
         acc = Acc()

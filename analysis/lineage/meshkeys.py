@@ -17,6 +17,7 @@ from analysis.lineage.cache import LineageCache, sql_key
 from analysis.lineage.packs import digest_address, pack_address
 from analysis.lineage.schema import csv_header, is_python
 from analysis.lineage.trace import ALGORITHM_VERSION
+from analysis.lineage.warehouse import warehouse_macros
 
 
 class MeshKeys:
@@ -68,8 +69,8 @@ class MeshKeys:
         memo = self.cache.memo.setdefault("own", {}) if self.cache is not None else {}
         dialect = self.dialect_of(node)
         entry = self.catalog.get(node.unique_id)
-        inputs = (node.compiled_sql, node.columns, node.contract_enforced, node.seed_path, node.checksum,
-                  node.seed_column_types, dialect, entry)
+        inputs = (node.compiled_sql, node.raw_sql, node.columns, node.contract_enforced, node.seed_path,
+                  node.checksum, node.seed_column_types, dialect, entry)
         known = memo.get(id(node))
         if known is not None and known[0] is node and known[1] == inputs:
             found = known[2]
@@ -79,7 +80,7 @@ class MeshKeys:
                 sk, head = None, repr(["seed", dialect, header, node.checksum, sorted(node.seed_column_types.items())])
             else:
                 sk = sql_key(node.compiled_sql, dialect)
-                head = "sql\0" + sk
+                head = "sql\0" + sk + "\0" + ",".join(warehouse_macros(node.raw_sql))
             columns = repr([(k, c.data_type) for k, c in node.columns.items()]) if node.columns else ""
             found = (sk, key_hash(f"{head}\0{node.contract_enforced}\0{columns}\0{entry!r}"))
             memo[id(node)] = (node, inputs, found)

@@ -22,7 +22,11 @@ schema of a table it reads changed. Three ways to a record, cheapest first:
 3. the record or the per-model lineage under the node's full key (:mod:`analysis.lineage.cache`);
    the tables an SQL text reads are themselves cached by its sql key.
 
-Sources have their schema from their declared columns (cheap, never cached); SQL nodes
+Sources have their schema from the file of the checkout they read (``read_csv``/``read_parquet``
+or a quoted path, :func:`~analysis.lineage.schema.source_schema`), else from their declared
+columns (cheap, never cached). Each model sees the tables as its ``depends_on`` says: a relation
+that a seed and a source both name is the one it depends on. A model whose Jinja calls a macro
+that asks the warehouse (:mod:`analysis.lineage.warehouse`) is marked so. SQL nodes
 without SQL (Python models, dbt-loom skeletons of projects outside the mesh, disabled
 models) have ``unknown`` lineage with the reason.
 
@@ -48,6 +52,7 @@ from analysis.lineage.prefetch import Prefetch
 from analysis.lineage.relations import TableResolver
 from analysis.lineage.schema import model_schema, seed_schema
 from analysis.lineage.trace import analyse
+from analysis.lineage.warehouse import mark, warehouse_macros
 from analysis.store import gc_paused
 
 
@@ -210,7 +215,7 @@ class _Run:
         fingerprints = self.out.fingerprints
         records = self.make.records
         # the same node object as in the previous world, reading the same schemas: the same result
-        last = self.last.get(id(node))
+        last = self.last.get(id(node)) if not node.location_path else None  # a file's header: read again
         if last is not None and last[0] is node and last[1] is self.tables and last[2] == dialect \
                 and last[3] is entry and all(fingerprints.get(i, EMPTY_FINGERPRINT) == fp for i, fp in last[4]):
             record, inputs = last[5], last[4]
@@ -247,8 +252,9 @@ class _Run:
             lineage = None
         if lineage is None:
             self._damaged()
-            lineage = analyse(node.unique_id, node.compiled_sql or "", dialect, self.tables, self.out.schemas,
-                              timeout_s=self.timeout_s).lineage
+            lineage = analyse(node.unique_id, node.compiled_sql or "", dialect, self.make.tables_of(node),
+                              self.out.schemas, timeout_s=self.timeout_s).lineage
+            lineage = mark(lineage, warehouse_macros(node.raw_sql))
         return lineage
 
     def _decoded_schema(self, node: Node, dialect: str, record: Record) -> dict[str, str | None]:

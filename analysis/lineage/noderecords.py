@@ -22,8 +22,9 @@ from analysis.lineage.meshkeys import MeshKeys, key_hash
 from analysis.lineage.prefetch import Prefetch
 from analysis.lineage.packs import EMPTY_FINGERPRINT, Record, schema_fingerprint
 from analysis.lineage.relations import TableResolver
-from analysis.lineage.schema import is_python, model_schema, normalize_type, seed_schema
+from analysis.lineage.schema import is_python, model_schema, normalize_type, seed_schema, source_schema
 from analysis.lineage.trace import analyse
+from analysis.lineage.warehouse import mark, warehouse_macros
 from analysis.store import gc_resumed
 
 #: appended to the sql key of a lineage traced without types (``analyse(types=False)``)
@@ -64,8 +65,8 @@ class NodeRecords:
         return record
 
     def source(self, node: Node, dialect: str) -> Record:
-        schema = self.with_catalog(node.unique_id, {n: normalize_type(c.data_type, dialect)
-                                                    for n, c in node.columns.items()}, dialect)
+        """A source's columns: the file of the checkout it reads (``read_csv``...), else declared."""
+        schema = self.with_catalog(node.unique_id, source_schema(node, dialect, self.stats), dialect)
         return Record("", schema_fingerprint(schema), None, schema=schema)
 
     def model(self, node: Node, dialect: str) -> tuple[Record, list]:
@@ -76,7 +77,7 @@ class NodeRecords:
             # the project's pack holds this node's content: a record traced against the same inputs is it
             for record in cache.pack_records(self.keys.pack_of.get(node.project, ""), node_id):
                 if record.reads is not None and record.inputs is not None:
-                    inputs = self.inputs(record.reads)
+                    inputs = self.inputs(record.reads, node)
                     if inputs == record.inputs:
                         cache.took(record)
                         self.stats.cache_hits += 1
@@ -90,7 +91,7 @@ class NodeRecords:
         reads = cache.reads(sk) if cache is not None else None
         lineage = None
         if reads is not None:
-            inputs = self.inputs(reads)
+            inputs = self.inputs(reads, node)
             lk = lineage_key(lk_base, inputs)
             record = cache.record(key_hash(own + lk))
             if record is not None:
@@ -104,10 +105,11 @@ class NodeRecords:
             timed_out = False
         else:
             self.stats.cache_misses += cache is not None
-            result = self.prefetch.take(node_id, typed, self.tables, self.fingerprints) if self.prefetch else None
+            tables = self.tables_of(node)
+            result = self.prefetch.take(node_id, typed, tables, self.fingerprints) if self.prefetch else None
             if result is None:
                 with gc_resumed():  # syntax trees have cycles
-                    result = analyse(node_id, node.compiled_sql, dialect, self.tables, self.schemas,
+                    result = analyse(node_id, node.compiled_sql, dialect, tables, self.schemas,
                                      timeout_s=self.timeout_s, types=typed)
             self.stats.parsed += 1
             self.stats.trace_seconds += result.seconds
@@ -115,10 +117,11 @@ class NodeRecords:
             timed_out = result.timed_out
             lineage = result.lineage
             reads = [tuple(k) for k in dict.fromkeys(tuple(k) for k in result.lookups)]
-            inputs = self.inputs(reads)
+            inputs = self.inputs(reads, node)
             lk = lineage_key(lk_base, inputs)
             if cache is not None:
                 cache.store(sk, lk, result)
+        lineage = mark(lineage, warehouse_macros(node.raw_sql))
         schema = self.with_catalog(node_id, model_schema(node, lineage, dialect), dialect)
         record = Record(key_hash(own + lk), schema_fingerprint(schema), lineage.status, sql_key=sk, reads=reads,
                         schema=schema, lineage=lineage, inputs=inputs)
@@ -146,9 +149,14 @@ class NodeRecords:
         schema = self.with_catalog(node.unique_id, model_schema(node, lineage, dialect), dialect)
         return Record("", schema_fingerprint(schema), "unknown", schema=schema, lineage=lineage)
 
-    def inputs(self, reads) -> list:
+    def tables_of(self, node: Node) -> TableResolver:
+        """The tables as ``node`` sees them: a relation that a seed and a source both name is the
+        one its ``depends_on`` names (dbt Labs' seeds load the tables their sources read)."""
+        return self.tables.for_reader(node.depends_on)
+
+    def inputs(self, reads, node: Node) -> list:
         fingerprints = self.fingerprints
-        return table_inputs(reads, self.tables, lambda n: fingerprints.get(n, EMPTY_FINGERPRINT))
+        return table_inputs(reads, self.tables_of(node), lambda n: fingerprints.get(n, EMPTY_FINGERPRINT))
 
     def with_catalog(self, node_id: str, schema: dict, dialect: str) -> dict:
         entry = self.catalog.get(node_id)

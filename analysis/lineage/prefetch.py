@@ -59,8 +59,9 @@ def _start(tables: TableResolver, schemas: dict) -> None:
 
 
 def _trace(batch: list[tuple]) -> list[Analysis]:
-    return [analyse(node_id, sql, dialect, _TABLES, _SCHEMAS, timeout_s=timeout_s, types=types)
-            for node_id, sql, dialect, timeout_s, types in batch]
+    # each model sees the tables as its depends_on says (a seed and a source of one relation)
+    return [analyse(node_id, sql, dialect, _TABLES.for_reader(depends_on), _SCHEMAS, timeout_s=timeout_s, types=types)
+            for node_id, sql, dialect, timeout_s, types, depends_on in batch]
 
 
 class Prefetch:
@@ -94,8 +95,8 @@ class Prefetch:
                                              initializer=_start, initargs=(tables, schemas))
             for i in range(0, len(ready), CHUNK):
                 batch = ready[i:i + CHUNK]
-                future = self._pool.submit(_trace, [(n.unique_id, n.compiled_sql, dialect_of(n), timeout_s, typed(n))
-                                                    for n in batch])
+                future = self._pool.submit(_trace, [(n.unique_id, n.compiled_sql, dialect_of(n), timeout_s, typed(n),
+                                                     n.depends_on) for n in batch])
                 for j, node in enumerate(batch):
                     self._pending[node.unique_id] = (future, j, typed(node))
         except (OSError, RuntimeError, AssertionError, ValueError):  # no pool here: trace in order

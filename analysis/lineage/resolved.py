@@ -61,9 +61,9 @@ class ScopeInfo:
     and row-deciding clauses); ``rs_unknown``: reasons a row-deciding column is untraced.
     """
 
-    __slots__ = ("cols", "rs", "shape", "star", "any_col", "rs_unknown", "_full")
+    __slots__ = ("cols", "rs", "shape", "star", "any_col", "rs_unknown", "carry", "_full")
 
-    def __init__(self, cols, rs, shape, star=None, any_col=None, rs_unknown=()):
+    def __init__(self, cols, rs, shape, star=None, any_col=None, rs_unknown=(), carry=None):
         self.cols: dict[str, Col] = cols
         self.rs: set[ColumnRef] = rs
         self.shape: str = shape
@@ -72,6 +72,9 @@ class ScopeInfo:
         #: for table functions: the column any name resolves to
         self.any_col: Col | None = any_col
         self.rs_unknown: list[str] = list(rs_unknown)
+        #: for a SELECT whose one incomplete star is over one source: name -> the column of that
+        #: source the star carries under that name (None: not carried as it is)
+        self.carry = carry
         self._full: str | None = None
 
     def full(self) -> str:

@@ -56,15 +56,16 @@ def walk(r: Resolver, scopes: list[Scope]) -> ScopeInfo:
     return r.infos[id(scopes[-1])]
 
 
-def _projections(r: Resolver, scope: Scope, rs: set[ColumnRef]) -> tuple[dict[str, Col], list[str]]:
+def _projections(r: Resolver, scope: Scope, rs: set[ColumnRef],
+                 carriers: list | None = None) -> tuple[dict[str, Col], list[str]]:
     """Output columns of a SELECT (duplicate names: :func:`_unique_columns`) and the reasons
-    its column list is incomplete; window keys of projections go to ``rs``."""
+    its column list is incomplete; what a projection adds to row shaping goes to ``rs``."""
     pairs: list[tuple[str, Col]] = []
     stars: list[str] = []
     using = scope.expression.meta.get("md_using") or set()
     for proj in scope.expression.selects:
         if isinstance(proj, exp.Star) or (isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star)):
-            pairs.extend(_expand_star(r, proj, scope, stars))
+            pairs.extend(_expand_star(r, proj, scope, stars, carriers))
             continue
         if any(isinstance(n, exp.Columns) for n in proj.walk(prune=_stop)):
             stars.append(f"`{proj.sql(dialect=r.dialect)[:80]}`: COLUMNS(...) expands to columns not known here")
@@ -137,10 +138,11 @@ def rename_duplicates(tree: exp.Expression, dialect: str) -> None:
         select.set("expressions", projections)
 
 
-def _expand_star(r: Resolver, proj, scope: Scope, stars: list[str]):
+def _expand_star(r: Resolver, proj, scope: Scope, stars: list[str], carriers: list | None = None):
     """Yield (name, column) for a star ``qualify`` left unexpanded (a source with unknown
     columns): the known columns, honouring EXCEPT/EXCLUDE, REPLACE and RENAME; what cannot
-    be expanded is appended to ``stars``."""
+    be expanded is appended to ``stars``, and (source, names the star does not carry as they
+    are) to ``carriers``."""
     star = proj if isinstance(proj, exp.Star) else proj.this
     aliases = list(scope.selected_sources) if isinstance(proj, exp.Star) else [proj.table]
     excepts = {c.name.lower() for c in star.args.get("except_") or []}
@@ -157,6 +159,8 @@ def _expand_star(r: Resolver, proj, scope: Scope, stars: list[str]):
         names, incomplete = r.source_columns(source)
         if incomplete:
             stars.append(f"`select *` over {alias}: {incomplete}")
+            if carriers is not None:
+                carriers.append((source, excepts | set(replace) | set(rename) | set(rename.values())))
         for name in names:
             if name in excepts:
                 continue
@@ -171,7 +175,8 @@ def _select(r: Resolver, scope: Scope) -> ScopeInfo:
     """Columns, row shaping and shape of a SELECT (see the module docstring)."""
     sel: exp.Select = scope.expression
     rs: set[ColumnRef] = set()
-    cols, stars = _projections(r, scope, rs)
+    carriers: list = []
+    cols, stars = _projections(r, scope, rs, carriers)
     r.aliases[id(scope)] = cols
     acc = Acc()
     acc.rs.update(rs)
@@ -242,10 +247,23 @@ def _select(r: Resolver, scope: Scope) -> ScopeInfo:
     if group is None and any(_has_agg(p.unalias()) for p in sel.selects):
         shape.append("aggregate")
     star = "; ".join(stars) or None
+    carry = _carry(r, scope, carriers[0]) if len(carriers) == 1 and len(stars) == 1 else None
     if len(sources) == 1 and not shape:  # passes its one source's rows through: transparent
-        return ScopeInfo(cols, acc.rs, sources[0], star=star, rs_unknown=acc.unknown)
+        return ScopeInfo(cols, acc.rs, sources[0], star=star, rs_unknown=acc.unknown, carry=carry)
     shape_text = digest("\n".join(["select", *sources, *shape]))
-    return ScopeInfo(cols, acc.rs, shape_text, star=star, rs_unknown=acc.unknown)
+    return ScopeInfo(cols, acc.rs, shape_text, star=star, rs_unknown=acc.unknown, carry=carry)
+
+
+def _carry(r: Resolver, scope: Scope, carrier):
+    """What a name missing from a SELECT's known columns is, when its one incomplete star can
+    carry it: ``select * from t`` over a table of unknown columns outputs ``t.a`` as ``a`` (a
+    query that reads ``a`` from it runs only if ``t`` has it). ``None`` for a name the star
+    drops, replaces or renames."""
+    source, blocked = carrier
+
+    def column(name: str) -> Col | None:
+        return None if name in blocked else r.source_column(source, name, scope)
+    return column
 
 
 def _set_operation(r: Resolver, scope: Scope) -> ScopeInfo:

@@ -78,6 +78,8 @@ class SourceLookup:
         if isinstance(source, Scope):
             info = self.info(source)
             col = info.cols.get(name) or info.any_col
+            if col is None and info.carry is not None:
+                col = info.carry(name)
             if col is not None:
                 return col
             why = info.star or f"no column `{name}` in subquery or CTE"

@@ -23,10 +23,13 @@ Decisions where SQL is silent or ambiguous:
   another; anything else is ``derived``;
 - row shaping: WHERE, JOIN ON/USING, GROUP BY (GROUP BY ALL: the non-aggregate
   projections), HAVING, QUALIFY, DISTINCT (all projected columns) and DISTINCT ON,
-  window PARTITION BY/ORDER BY, ORDER BY only when a LIMIT/OFFSET (or DISTINCT ON) makes it
+  ORDER BY only when a LIMIT/OFFSET (or DISTINCT ON) makes it
   pick rows, the arrays of UNNEST / table functions (they multiply rows), UNION DISTINCT /
   INTERSECT / EXCEPT (all compared columns), PIVOT; in every scope that the final SELECT
   reads, and everything a subquery in those clauses reads;
+- a window's PARTITION BY / ORDER BY are part of that window's value only (``derived``
+  upstreams of the column it computes; a window never adds or drops rows); they shape rows
+  where the window's result filters them (QUALIFY, or a WHERE over it in an outer query);
 - a scalar subquery in a projection is part of that column's value: its columns, and the
   columns that filter it, are ``derived`` upstreams of that column (not row shaping);
 - EXCEPT/INTERSECT: values come from the left branch (INTERSECT: from both); the right
@@ -71,7 +74,7 @@ from analysis.lineage.scopes import dedupe_names, rename_duplicates, walk
 from analysis.lineage.relations import TableKey, TableResolver, describe_table, is_file_reader
 
 #: bump when the output of :func:`analyse` changes for the same input (invalidates caches)
-ALGORITHM_VERSION = "2"  # 2: repeated output names (DuckDB renames them; elsewhere unknown)
+ALGORITHM_VERSION = "3"  # 3: window keys are values, not row shaping; 2: repeated output names
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TOKEN = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")

@@ -233,3 +233,56 @@ def test_catalog_models_traced_without_types_same_lineage_and_no_leak(mesh, tmp_
     again = run(mesh, cache=LineageCache(str(tmp_path / "c"), key=b"k"))
     assert {n: dict(again.schemas[n]) for n in typed.schemas} == {n: dict(typed.schemas[n]) for n in typed.schemas}
     assert {n: again.models[n].types for n in typed.models} == {n: typed.models[n].types for n in typed.models}
+
+
+# -- wired into the mesh lineage (issue 10) -----------------------------------------------------
+
+def test_a_read_csv_source_reads_its_files_columns_in_the_mesh_lineage(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("event_id,order_id,channel\n1,10,web\n", encoding="utf-8")
+    location = "read_csv('data/events.csv', header = true)"
+    source = _file_source(path, location)  # no declared column at all
+    stg = model("model.shop.stg_events", f"select * from {location} where channel <> 'test'",
+                depends_on=(source.unique_id,))
+    out = run({n.unique_id: n for n in (source, stg)}, [source.unique_id, stg.unique_id])
+    assert list(out.schemas[source.unique_id]) == ["event_id", "order_id", "channel"]
+    lin = out.models[stg.unique_id]
+    assert lin.status == "ok" and list(lin.columns) == ["event_id", "order_id", "channel"]
+    assert lin.row_shaping == {ColumnRef(source.unique_id, "channel")}
+
+
+def test_a_relation_a_seed_and_a_source_both_name_is_the_one_the_reader_depends_on(tmp_path):
+    """dbt Labs' jaffle-shop: the seed raw_customers loads the table the source ecom.raw_customers reads."""
+    csv = tmp_path / "raw_customers.csv"
+    csv.write_text("id,name\n1,Ann\n", encoding="utf-8")
+    seed = Node("seed.shop.raw_customers", "shop", "raw_customers", "seed", relation_name=rel("raw_customers", "raw"),
+                seed_path=str(csv))
+    source = Node("source.shop.ecom.raw_customers", "shop", "raw_customers", "source",
+                  relation_name=rel("raw_customers", "raw"))
+    via_source = model("model.shop.stg_customers", f"select id as customer_id, name from {rel('raw_customers', 'raw')}",
+                       depends_on=(source.unique_id,))
+    via_seed = model("model.shop.seed_customers", f"select id from {rel('raw_customers', 'raw')}",
+                     depends_on=(seed.unique_id,))
+    blind = model("model.shop.blind", f"select id from {rel('raw_customers', 'raw')}")
+    nodes = {n.unique_id: n for n in (seed, source, via_source, via_seed, blind)}
+    out = run(nodes, list(nodes))
+    assert out.models[via_source.unique_id].status == "ok"
+    assert out.models[via_source.unique_id].columns["customer_id"][0].ref == ColumnRef(source.unique_id, "id")
+    assert out.models[via_seed.unique_id].columns["id"][0].ref == ColumnRef(seed.unique_id, "id")
+    assert via_source.unique_id in out.readers[source.unique_id]
+    assert via_seed.unique_id in out.readers[seed.unique_id]
+    # a reader that names neither: the table stays ambiguous, never guessed
+    blind_lin = out.models[blind.unique_id]
+    assert blind_lin.status == "partial" and "several nodes" in blind_lin.reason
+
+
+def test_a_model_built_by_a_warehouse_macro_says_so_and_names_it(tmp_path):
+    raw = "select * from ({{ dbt_utils.union_relations(relations=[ref('a'), ref('b')]) }})"
+    compiled = "select cast('x' as text) as _dbt_source_relation"
+    node = model("model.shop.unioned", compiled, raw_sql=raw)
+    out = run({node.unique_id: node}, [node.unique_id])
+    lin = out.models[node.unique_id]
+    assert lin.status == "partial" and "*" in lin.unknown_columns
+    assert "dbt_utils.union_relations" in lin.reason and "empty database" in lin.reason
+    plain = model("model.shop.plain", compiled, raw_sql="select 'x' as _dbt_source_relation")
+    assert run({plain.unique_id: plain}, [plain.unique_id]).models[plain.unique_id].status == "ok"

@@ -620,3 +620,58 @@ def test_duckdb_columns_expression_is_unknown_not_silent():
 def test_snowflake_stage_is_outside_the_mesh():
     lin = run("select $1 as a from @raw_stage/orders.csv", "snowflake")
     assert lin.status == "partial" and lin.unresolved_tables == ("@raw_stage/orders.csv",)
+
+
+# -- issue 10: names read through a star over a table of unknown columns; windows -------------
+
+def test_names_read_through_a_star_over_unknown_columns_are_traced():
+    """dbt Labs' staging pattern: `with source as (select * from <source without columns>)`, then
+    named columns of it: each is proven to be the source's column of that name."""
+    lin = run("""with source as (select * from "mesh"."main"."blob"),
+                 renamed as (select id as customer_id, name as customer_name, upper(x) as x_up from source)
+                 select * from renamed where customer_id is not null""")
+    assert lin.status == "ok" and not lin.unknown_columns
+    assert {c: {(u.ref, u.kind) for u in v} for c, v in lin.columns.items()} == {
+        "customer_id": {(ColumnRef("model.shop.blob", "id"), "renamed")},
+        "customer_name": {(ColumnRef("model.shop.blob", "name"), "renamed")},
+        "x_up": {(ColumnRef("model.shop.blob", "x"), "derived")},
+    }
+    assert lin.row_shaping == {ColumnRef("model.shop.blob", "id")}
+
+
+def test_a_star_that_drops_or_renames_a_name_does_not_carry_it():
+    lin = run("""with s as (select * exclude (secret) from "mesh"."main"."blob") select id, secret from s""")
+    assert lin.columns["id"][0].ref == ColumnRef("model.shop.blob", "id")
+    assert "secret" in lin.unknown_columns and lin.status == "partial"
+
+
+def test_a_star_over_two_unknown_tables_carries_nothing():
+    lin = run("""with s as (select * from "mesh"."main"."blob" b1 cross join "mesh"."main"."blob" b2)
+                 select id from s""")
+    assert lin.unknown_columns == {"id"}
+
+
+def test_a_star_over_a_known_and_an_unknown_table_carries_the_unknown_ones_names():
+    lin = run("""with s as (select o.*, b.* from "mesh"."main"."orders" o
+                            left join "mesh"."main"."blob" b on b.order_id = o.id)
+                 select status, weight from s""")
+    assert lin.status == "ok"
+    assert lin.columns["status"][0].ref == ColumnRef(IDS["orders"], "status")
+    assert lin.columns["weight"][0].ref == ColumnRef("model.shop.blob", "weight")
+
+
+def test_window_keys_are_values_of_the_window_column_not_row_shaping():
+    lin = run("""select id, customer_id, row_number() over (partition by customer_id order by ordered_at) as rn,
+                        sum(amount) over (partition by status) as status_total
+                 from "mesh"."main"."orders" """)
+    assert lin.row_shaping == frozenset()
+    assert {u.ref.column for u in lin.columns["rn"]} == {"customer_id", "ordered_at"}
+    assert {u.ref.column for u in lin.columns["status_total"]} == {"amount", "status"}
+    assert [u.kind for u in lin.columns["id"]] == ["passthrough"]
+
+
+def test_a_filter_on_a_window_in_an_outer_query_shapes_rows():
+    lin = run("""with ranked as (select id, row_number() over (partition by customer_id order by ordered_at) as rn
+                                 from "mesh"."main"."orders")
+                 select id from ranked where rn = 1""")
+    assert lin.row_shaping == {ColumnRef(IDS["orders"], "customer_id"), ColumnRef(IDS["orders"], "ordered_at")}
