@@ -29,7 +29,7 @@ policy:
 
 Org-wide defaults live in ``.meshdiff.yml`` of the organisation's ``.github`` repository;
 :func:`merge_config` lets the repository's keys win (lists replace, they are not concatenated).
-Without any ``.meshdiff.yml``, :func:`discover_projects` finds ``dbt_project.yml`` files.
+Without any ``.meshdiff.yml``, :func:`bot.discovery.discover_projects` finds ``dbt_project.yml`` files.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ import difflib
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -58,8 +58,6 @@ NOTIFY_CHOICES = {
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _BRANCH_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]+$")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: directories never searched for dbt projects
-_SKIP_DIRS = {".git", "node_modules", "target", "dbt_packages", "logs", ".venv", "venv", "__pycache__"}
 
 
 class ConfigError(ValueError):
@@ -363,48 +361,6 @@ def merge_config(org_defaults: MeshConfig | None, repo: MeshConfig | None) -> Me
     )
 
 
-def _under(path: str, project_path: str) -> bool:
-    return project_path == "" or path == project_path or path.startswith(project_path + "/")
-
-
-def find_changed_projects(config: MeshConfig, changed_paths) -> list[ProjectEntry]:
-    """The configured projects that own at least one changed path (a path belongs to the deepest
-    project folder that contains it), in configuration order."""
-    owners: set[str] = set()
-    for raw in changed_paths:
-        path = posixpath.normpath(str(raw).replace("\\", "/")).lstrip("/")
-        best = None
-        for project in config.projects:
-            if _under(path, project.path) and (best is None or len(project.path) > len(best.path)):
-                best = project
-        if best is not None:
-            owners.add(best.path)
-    return [p for p in config.projects if p.path in owners]
-
-
-def discover_projects(root: str, *, max_depth: int = 4, max_dirs: int = 5000) -> list[ProjectEntry]:
-    """Find dbt projects (folders holding a regular-file ``dbt_project.yml``) under ``root``:
-    at most ``max_depth`` levels deep, at most ``max_dirs`` folders visited, symlinks never
-    followed, vendored/build folders skipped; a project's own subfolders are not searched."""
-    root = os.path.abspath(root)
-    found: list[ProjectEntry] = []
-    visited = 0
-    for current, dirs, files in os.walk(root, followlinks=False):
-        visited += 1
-        rel = os.path.relpath(current, root)
-        depth = 0 if rel == "." else rel.count(os.sep) + 1
-        marker = os.path.join(current, "dbt_project.yml")
-        if "dbt_project.yml" in files and os.path.isfile(marker) and not os.path.islink(marker):
-            found.append(ProjectEntry(path="" if rel == "." else rel.replace(os.sep, "/")))
-            dirs[:] = []
-            continue
-        dirs[:] = sorted(
-            d for d in dirs
-            if d not in _SKIP_DIRS and not d.startswith(".") and not os.path.islink(os.path.join(current, d))
-        ) if depth < max_depth and visited < max_dirs else []
-    return sorted(found, key=lambda p: p.path)
-
-
 def read_config_file(root: str, *, source: str) -> MeshConfig | None:
     """Read ``.meshdiff.yml`` at ``root`` of a checkout; ``None`` when absent. A symlinked or
     oversized file is rejected (a PR must not make the bot read files outside the checkout)."""
@@ -417,10 +373,3 @@ def read_config_file(root: str, *, source: str) -> MeshConfig | None:
         raise ConfigError(f"{source}: larger than 256 KiB; keep only the mesh configuration in it")
     with open(path, encoding="utf-8", errors="replace") as handle:
         return parse_mesh_config(handle.read(), source=source)
-
-
-def with_discovered(config: MeshConfig, root: str) -> MeshConfig:
-    """``config`` with its projects discovered in ``root`` when it lists none."""
-    if config.projects:
-        return config
-    return replace(config, projects=discover_projects(root), discovered=True)

@@ -28,8 +28,9 @@ from analysis.report import GitRef, Report
 from bot.result import JobResult
 from bot.jobs.checkout import CheckoutError, GitRepo, new_workspace, repo_url
 from bot.github import build_annotations
-from bot.config import (CONFIG_FILE, ConfigError, DownstreamEntry, MeshConfig, ProjectEntry, discover_projects,
-                        find_changed_projects, merge_config, parse_mesh_config, read_config_file)
+from bot.config import (CONFIG_FILE, ConfigError, DownstreamEntry, MeshConfig, ProjectEntry, merge_config,
+                        parse_mesh_config, read_config_file)
+from bot.discovery import discover_projects, find_changed_projects
 
 log = logging.getLogger("meshdiff.runner")
 

@@ -3,8 +3,9 @@ import os
 import pytest
 
 from analysis.impact.policy import Policy
-from bot.config import (ConfigError, DownstreamEntry, MeshConfig, ProjectEntry, discover_projects,
-                        find_changed_projects, merge_config, parse_mesh_config, read_config_file)
+from bot.config import (ConfigError, DownstreamEntry, MeshConfig, ProjectEntry, merge_config, parse_mesh_config,
+                        read_config_file)
+from bot.discovery import discover_projects, find_changed_projects
 from tests.paths import ROOT
 
 FULL = """
