@@ -41,3 +41,16 @@ def analyze_lake(repo: str, branch: str, edits, *, cache: str, out: str, project
     proc = meshdiff(*args, cache=cache)
     report = Report.from_dict(json.loads(open(out, encoding="utf-8").read())) if os.path.isfile(out) else None
     return proc, report
+
+
+def lake_runner(tmp_path_factory, cache: str):
+    """``run(branch, edits)`` -> the Report of ``lake`` at ``branch`` (edits committed on a fresh
+    repository of the fixture), checked to have no errors."""
+    repo = init_lake_repo(str(tmp_path_factory.mktemp("lake") / "repo"))
+    out = str(tmp_path_factory.mktemp("out"))
+
+    def run(branch, edits):
+        proc, report = analyze_lake(repo, branch, edits, cache=cache, out=f"{out}/{branch}.json")
+        assert report is not None and report.errors == [], proc.stderr
+        return report
+    return run

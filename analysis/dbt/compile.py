@@ -9,7 +9,9 @@ One compile, in a fresh temporary folder (:class:`~analysis.dbt.invoke.Folders`)
 2. packages (:mod:`analysis.dbt.deps`): vendored ones as they are; hub/git ones from the
    separate, cached deps step; ``local:`` ones linked by an offline ``dbt deps``. They land in
    ``out/project/``, a layer over the read-only project (the host's project is never written);
-3. ``dbt compile`` in the sandbox (:mod:`analysis.dbt.sandbox`), writing only to ``out/``;
+3. ``dbt compile`` in the sandbox (:mod:`analysis.dbt.sandbox`), writing only to ``out/``; a project
+   with incremental models compiles those again with ``is_incremental()`` true
+   (:mod:`analysis.dbt.renders`), and their second render joins the manifest;
 4. what leaves the sandbox is checked before anything is cached: ``target/manifest.json`` is
    read without following links, within a size cap, parsed, and must be the manifest of the
    project compiled; the trusted process then writes the cache entry (:mod:`analysis.dbt.slots`:
@@ -43,7 +45,7 @@ from importlib import metadata
 
 import yaml
 
-from analysis.dbt import deps, envvars, loom
+from analysis.dbt import deps, envvars, loom, renders
 from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
 from analysis.dbt.interface import interface_digest
@@ -56,7 +58,7 @@ from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
 from analysis.errors import AnalysisError
 from analysis.store import Sealer, sealer_for
 
-COMPILE_VERSION = "3"  # 3: upstream compiles keyed by their interface
+COMPILE_VERSION = "4"  # 3: upstream compiles keyed by their interface; 4: incremental models' second render
 _SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}
 #: largest manifest.json meshdiff accepts from a compile (MESHDIFF_MAX_MANIFEST_MB)
 MAX_MANIFEST_MB = 1024
@@ -343,6 +345,11 @@ def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], fo
         raw, manifest = accept_manifest(folders.out, project.name)
     except OutputError as exc:
         return failed(f"dbt compile of {project.name} left no usable manifest: {exc}", total, result.output)
+    incremental = renders.incremental_models(manifest, project.name)
+    if incremental:  # their SQL when is_incremental() is true, kept in the manifest meshdiff caches
+        total += _second_render(project, folders, manifest, incremental, env, timeout_s, target, config, sandboxed,
+                                layers, run_vars)
+        raw = json.dumps(manifest).encode()
     manifest_path = os.path.join(folders.out, "accepted-manifest.json")
     with open(manifest_path, "wb") as handle:  # the checked bytes, not the sandbox's file
         handle.write(raw)
@@ -350,11 +357,45 @@ def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], fo
                          manifest=manifest)
 
 
-def accept_manifest(out: str, project_name: str) -> tuple[bytes, dict]:
-    """``target/manifest.json`` from the sandbox's folder, checked: no link on the way, a regular
-    file within the size cap, JSON, the manifest of ``project_name``."""
+def _second_render(project: DbtProjectFile, folders: Folders, manifest: dict, nodes: list[dict], env: dict,
+                   timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool,
+                   layers: tuple[Layer, ...], run_vars: tuple[dict, dict]) -> float:
+    """Compile the incremental ``nodes`` again with ``is_incremental()`` true (:mod:`analysis.dbt.renders`)
+    and write that SQL, or why there is none, into ``manifest``; the seconds dbt took."""
+    database = renders.database_path(folders.out)
+    os.makedirs(os.path.dirname(database))
+    errors = renders.prepare_database(database, nodes)
+    profiles = os.path.join(folders.inputs, "profiles-incremental")
+    os.makedirs(profiles)
+    with open(os.path.join(profiles, "profiles.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(profiles_yml(project, database, target, memory_mb=config.limits.memory_mb), handle)
+    wanted = [n for n in nodes if n["unique_id"] not in errors]
+    second, failure, seconds = None, None, 0.0
+    if wanted:
+        argv = ["--log-format", "text", "compile", "--project-dir", project.path, "--profiles-dir", profiles,
+                "--target", target, "--target-path", os.path.join(folders.out, "target-incremental"),
+                "--log-path", os.path.join(folders.out, "logs-incremental"), *renders.selectors(wanted),
+                *envvars.vars_args(run_vars[1])]
+        result = run_dbt(argv, folders, project, env=env, timeout_s=timeout_s, config=config, sandboxed=sandboxed,
+                         layers=layers)
+        seconds = result.seconds
+        if not result.ok:
+            failure = ("the second compile (is_incremental() true) failed: "
+                       + failure_text("dbt compile", result, timeout_s)[:2000])
+        else:
+            try:
+                second = accept_manifest(folders.out, project.name, "target-incremental/manifest.json")[1]
+            except OutputError as exc:
+                failure = f"the second compile (is_incremental() true) left no usable manifest: {exc}"
+    renders.add_renders(manifest, nodes, second, errors, failure)
+    return seconds
+
+
+def accept_manifest(out: str, project_name: str, rel: str = "target/manifest.json") -> tuple[bytes, dict]:
+    """``target/manifest.json`` (or ``rel``) from the sandbox's folder, checked: no link on the
+    way, a regular file within the size cap, JSON, the manifest of ``project_name``."""
     limit = _max_manifest_mb() << 20
-    raw = read_output(out, "target/manifest.json", limit=limit)
+    raw = read_output(out, rel, limit=limit)
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:

@@ -7,6 +7,8 @@ report, the sentences and suggestions around them, and its conclusion.
 
 - ``diff``: base vs head of the changed project: changed nodes and columns, and how badly
   (:func:`diff_project`; ``governance``: access, contract and version findings);
+- ``incremental``: both renders of an incremental model (:func:`add_incremental`: the one
+  with ``is_incremental()`` true, compared too);
 - ``consumers``: downstream nodes reached without a changed column: their project stops
   compiling (:func:`broken_consumers`), or their compiled SQL changes
   (:func:`recompiled_consumers`);
@@ -25,6 +27,7 @@ __all__, __getattr__, __dir__ = public_names(__name__, {
     "consumers": ["broken_consumers", "recompiled_consumers"],
     "diff": ["ProjectDiff", "diff_project"],
     "explain": ["add_reader_reasons", "impact_edges", "lineage_warnings"],
+    "incremental": ["add_incremental"],
     "policy": ["DEFAULT_FAIL_ON", "GOVERNANCE_MARK", "Policy", "decide"],
     "propagation": ["ReaderIndex", "World", "build_index", "impacts_from_hits", "propagate", "reachable_columns"],
     "unblock": ["suggest"],

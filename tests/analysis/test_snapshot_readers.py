@@ -5,7 +5,7 @@ harmless change. Real dbt compiles of the lakemesh fixture (``lake.customers_sna
 ``lake.customer_history``, read by ``dock.customer_tenure``)."""
 import pytest
 
-from tests.lakemesh import analyze_lake, init_lake_repo
+from tests.lakemesh import lake_runner
 
 pytestmark = pytest.mark.dbt
 
@@ -17,14 +17,7 @@ TENURE = "model.dock.customer_tenure"
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory, meshdiff_cache):
-    repo = init_lake_repo(str(tmp_path_factory.mktemp("lake") / "repo"))
-    out = str(tmp_path_factory.mktemp("out"))
-
-    def run(branch, edits):
-        proc, report = analyze_lake(repo, branch, edits, cache=meshdiff_cache, out=f"{out}/{branch}.json")
-        assert report is not None and report.errors == [], proc.stderr
-        return report
-    return run
+    return lake_runner(tmp_path_factory, meshdiff_cache)
 
 
 def impacts(report):
