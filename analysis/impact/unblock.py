@@ -235,8 +235,10 @@ def _alias(change: Change, base: Node, deadline: str, dialect: str | None = None
     def expression(name: str) -> str:
         return known[name] or f"<the expression of {name} on the base branch>"
 
-    sql = [f"    {expression(c.name)} as {c.name},  -- old name, kept until {deadline}" for c in renamed]
-    sql += [f"    {expression(c.name)} as {c.name},  -- kept until {deadline}" for c in removed]
+    # the comment on a line of its own: the snippet fits GitHub's comment width
+    sql = [f"    -- old name of {c.renamed_to}, kept until {deadline}\n    {expression(c.name)} as {c.name},"
+           for c in renamed]
+    sql += [f"    -- kept until {deadline}\n    {expression(c.name)} as {c.name}," for c in removed]
     yaml = []
     for col in [*renamed, *removed]:
         declared = base.columns.get(col.name.lower())

@@ -112,26 +112,26 @@ def _alias_sql(compiled: str | None, dialect="duckdb") -> str:
 def test_alias_shows_the_old_columns_real_expression():
     sql = _alias_sql('select c.customer_id, cast(coalesce(l.ltv_cents, 0) / 100 as decimal(18, 2)) as lifetime_value\n'
                      'from "db"."main"."stg_customers" as c left join ltv as l on l.customer_id = c.customer_id')
-    assert sql == ("    cast(coalesce(l.ltv_cents, 0) / 100 as decimal(18, 2)) as lifetime_value,"
-                   "  -- old name, kept until 2026-04-01")
+    assert sql == ("    -- old name of lifetime_value_usd, kept until 2026-04-01\n"
+                   "    cast(coalesce(l.ltv_cents, 0) / 100 as decimal(18, 2)) as lifetime_value,")
 
 
 def test_alias_follows_select_star_of_a_cte_and_the_first_branch_of_a_union():
     sql = _alias_sql("with base as (select id as customer_id, amount * 2 as lifetime_value from t),\n"
                      "final as (select * from base)\nselect * from final")
-    assert sql.startswith("    amount * 2 as lifetime_value,")
+    assert sql.endswith("\n    amount * 2 as lifetime_value,")
     sql = _alias_sql("select id as customer_id, (a + b)\n      * 2 lifetime_value from t union all "
                      "select id, 0 from u")
-    assert sql.startswith("    (a + b) * 2 as lifetime_value,")  # as written, on one line
+    assert sql.endswith("\n    (a + b) * 2 as lifetime_value,")  # as written, on one line
     # a plain column keeps its qualifier
-    assert _alias_sql("select o.customer_id, o.lifetime_value from o").startswith("    o.lifetime_value as lifetime_value,")
+    assert _alias_sql("select o.customer_id, o.lifetime_value from o").endswith("\n    o.lifetime_value as lifetime_value,")
 
 
 def test_alias_falls_back_to_a_placeholder_that_says_so():
     for compiled in (None, "select * from \"db\".\"main\".\"customers_raw\"",  # a star over a table
                      "select customer_id, lifetime_value +* from x"):  # does not parse
-        assert _alias_sql(compiled).startswith("    <the expression of lifetime_value on the base branch> "
-                                               "as lifetime_value,"), compiled
+        assert _alias_sql(compiled).endswith("\n    <the expression of lifetime_value on the base branch> "
+                                             "as lifetime_value,"), compiled
 
 
 def test_alias_text_says_where_the_expression_comes_from():
