@@ -1,14 +1,13 @@
 """Which dbt projects a repository holds, and which of them a change touches.
 
-:func:`discover_projects` finds the folders holding a ``dbt_project.yml`` (when ``.meshdiff.yml``
-lists no project: :func:`with_discovered`); :func:`find_changed_projects` gives the configured
-projects that own a changed path (the deepest project folder holding it).
+:func:`discover_projects` finds the folders holding a ``dbt_project.yml`` (used when
+``.meshdiff.yml`` lists no project); :func:`find_changed_projects` gives the configured projects
+that own a changed path (the deepest project folder holding it).
 """
 from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import replace
 
 from bot.config import MeshConfig, ProjectEntry
 
@@ -56,10 +55,3 @@ def discover_projects(root: str, *, max_depth: int = 4, max_dirs: int = 5000) ->
             if d not in _SKIP_DIRS and not d.startswith(".") and not os.path.islink(os.path.join(current, d))
         ) if depth < max_depth and visited < max_dirs else []
     return sorted(found, key=lambda p: p.path)
-
-
-def with_discovered(config: MeshConfig, root: str) -> MeshConfig:
-    """``config`` with its projects discovered in ``root`` when it lists none."""
-    if config.projects:
-        return config
-    return replace(config, projects=discover_projects(root), discovered=True)
