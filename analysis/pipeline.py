@@ -29,8 +29,9 @@ from analysis.dbt import (CompileResult, DbtProjectFile, Job, Project, ProjectLo
                           compile_project, compile_worlds, read_catalogs, read_project, run_graph, serialized)
 from analysis.errors import AnalysisError
 from analysis.impact import (CodeOwners, Policy, ProjectDiff, World, add_incremental, add_reader_reasons,
-                             broken_consumers, build_index, decide, diff_project, impact_edges, impacts_from_hits,
-                             lineage_warnings, merge_handles, owners_of, propagate, read_codeowners, recompiled_consumers, suggest)
+                             broken_consumers, build_index, decide, deprecated_refs, diff_project, impact_edges,
+                             impacts_from_hits, lineage_warnings, merge_handles, owners_of, propagate,
+                             read_codeowners, recompiled_consumers, suggest)
 from analysis.lineage import LineageCache, MeshLineage, mesh_lineage
 from analysis.mesh import Mesh, build_mesh, check_unique_names, readers_in_order
 from analysis.progress import Observer, counter, step
@@ -124,6 +125,7 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
         diff = diff_project(base_own, head_own, base_lineage.models, head_lineage.models,
                             base_lineage.schemas, head_lineage.schemas)
         add_incremental(diff, base_own, head_own, head_lineage.schemas, head_mesh.projects[changed].sql_dialect)
+        report.warnings += deprecated_refs(base_own, head_own, head_mesh.nodes, changed)
         report.changes = [_repo_relative(c, req.repo_subdir) for c in diff.changes]
         _impact(req, report, diff, worlds.head_failures, base_mesh, head_mesh, base_lineage, head_lineage)
         _codeowners(report, projects)

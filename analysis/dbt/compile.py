@@ -45,7 +45,7 @@ from importlib import metadata
 
 import yaml
 
-from analysis.dbt import deps, envvars, loom, renders
+from analysis.dbt import deps, envvars, loom, renders, versions
 from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
 from analysis.dbt.interface import interface_digest
@@ -340,7 +340,8 @@ def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], fo
                      layers=layers)
     total += result.seconds
     if not result.ok:
-        return failed(envvars.with_hint(failure_text("dbt compile", result, timeout_s)), total, result.output)
+        text = versions.with_hint(envvars.with_hint(failure_text("dbt compile", result, timeout_s)), upstream)
+        return failed(text, total, result.output)
     try:
         raw, manifest = accept_manifest(folders.out, project.name)
     except OutputError as exc:

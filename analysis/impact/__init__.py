@@ -7,6 +7,7 @@ report, the sentences and suggestions around them, and its conclusion.
 
 - ``diff``: base vs head of the changed project: changed nodes and columns, and how badly
   (:func:`diff_project`; ``governance``: access, contract and version findings);
+- ``consumer_refs``: the changed project's refs to deprecated upstream versions (:func:`deprecated_refs`);
 - ``incremental``: both renders of an incremental model (:func:`add_incremental`: the one
   with ``is_incremental()`` true, compared too);
 - ``consumers``: downstream nodes reached without a changed column: their project stops
@@ -24,6 +25,7 @@ from analysis.exports import public_names
 
 __all__, __getattr__, __dir__ = public_names(__name__, {
     "codeowners": ["CodeOwners", "merge_handles", "owners_of", "read_codeowners"],
+    "consumer_refs": ["deprecated_refs"],
     "consumers": ["broken_consumers", "recompiled_consumers"],
     "diff": ["ProjectDiff", "diff_project"],
     "explain": ["add_reader_reasons", "impact_edges", "lineage_warnings"],
