@@ -85,12 +85,12 @@ class AnalysisRequest:
 def analyze(req: AnalysisRequest) -> Report:
     report = Report(changed_project=req.changed.name or os.path.basename(req.changed.path.rstrip("/")),
                     base=req.base, head=req.head)
-    if report.same_commit():  # no change to analyse: said so, never a bare "no impact"
+    if report.same_commit():  # no change to analyse: said so, never a bare "no impact" (the mesh is
+        # still compiled: a project that does not compile is an error whatever the refs)
         report.warnings.append(
             f"{NOTHING_TO_COMPARE} base `{req.base.ref}` and head `{req.head.ref}` are the same commit "
             f"({req.base.sha[:12]}), so there is no change to analyse; pass the branch holding the change "
             f"as the head (the CLI's --head), or commit your edits on a branch first")
-        return decide(report, req.policy)
     try:
         with gc_session():
             _analyze(req, report)

@@ -73,9 +73,6 @@ def test_an_env_var_model_analysed_with_the_mesh_files_env_or_the_flag(tmp_path,
     repo = init_lake_repo(str(tmp_path / "repo"))
     out = str(tmp_path / "report.json")
     # without the variable (no --mesh, no --env): the analysis cannot be done, and says what to do
-    proc = meshdiff("analyze", "--project", f"{repo}/lake", "--downstream", f"{repo}/dock", "--base", "main",
-                    "--head", "main", "--format", "json", "--output", out, cache=meshdiff_cache)
-    assert proc.returncode == 0  # the same commit: nothing is compiled
     commit_change(repo, "region-upper", REGION, "upper region")
     proc = meshdiff("analyze", "--project", f"{repo}/lake", "--downstream", f"{repo}/dock", "--base", "main",
                     "--head", "region-upper", "--format", "json", "--output", out, cache=meshdiff_cache)
