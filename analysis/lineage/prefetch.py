@@ -12,7 +12,9 @@ a trace in order would give; otherwise it traces the model itself.
 
 Only models the cache has never seen are sent (no record of their SQL text), only when there
 are at least :data:`MIN_MODELS` of them, and only with more than one worker: ``workers``
-argument, else ``$MESHDIFF_LINEAGE_WORKERS``, else the CPUs this process may use (``1``: never).
+argument, else ``$MESHDIFF_LINEAGE_WORKERS``, else the CPUs this process may use unless the
+load average already reaches their number (``1``: never; measured: on two cores busy with other
+work, a pool made a cold lineage slower, not faster).
 A pool that cannot start (a daemonic process, no semaphores) means tracing in order, silently.
 """
 from __future__ import annotations
@@ -50,7 +52,16 @@ def worker_count(workers: int | None = None) -> int:
                 workers = len(os.sched_getaffinity(0))
             except (AttributeError, OSError):
                 workers = os.cpu_count() or 1
+            if _load() >= workers:
+                workers = 1  # the cores are busy already: more processes only add their start-up
     return max(1, workers)
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
 
 
 def _start(tables: TableResolver, schemas: dict) -> None:

@@ -67,4 +67,9 @@ def test_worker_count(monkeypatch):
     assert prefetch.worker_count() == 1
     assert prefetch.worker_count(3) == 3
     monkeypatch.delenv("MESHDIFF_LINEAGE_WORKERS")
-    assert prefetch.worker_count() >= 1
+    monkeypatch.setattr(prefetch.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(prefetch, "_load", lambda: 1.5)
+    assert prefetch.worker_count() == 4
+    monkeypatch.setattr(prefetch, "_load", lambda: 4.0)  # every core busy already: no pool
+    assert prefetch.worker_count() == 1
+    assert prefetch.worker_count(2) == 2  # asked for: given
