@@ -32,14 +32,11 @@ limit, on a rerun, or once its cause outside the key (the machine, the network) 
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -50,8 +47,8 @@ from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
 from analysis.dbt.interface import interface_digest
 from analysis.dbt.invoke import Folders, dbt_env, dbt_error_text, failure_text, run_dbt
-from analysis.dbt.paths import OutputError, read_output
-from analysis.dbt.slots import discard, read_slot, write_slot
+from analysis.dbt.paths import OutputError, accept_manifest
+from analysis.dbt.slots import DBT_SLOTS as _DBT_SLOTS, discard, read_slot, slot_lock, write_slot
 # re-exported: callers read projects and targets through this module
 from analysis.dbt.profile import DEFAULT_TARGET, TARGET_RE, check_target, profiles_yml  # noqa: F401
 from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
@@ -60,8 +57,6 @@ from analysis.store import Sealer, sealer_for
 
 COMPILE_VERSION = "4"  # 3: upstream compiles keyed by their interface; 4: incremental models' second render
 _SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}
-#: largest manifest.json meshdiff accepts from a compile (MESHDIFF_MAX_MANIFEST_MB)
-MAX_MANIFEST_MB = 1024
 __all__ = ["CompileResult", "DbtProjectFile", "compile_project", "content_key", "read_project", "check_target",
            "profiles_yml", "loom_config", "absent_manifests", "dbt_error_text", "DEFAULT_TARGET", "TARGET_RE"]
 
@@ -243,39 +238,6 @@ def check_env_vars(env: dict | None, dbt_vars: dict | None, project: str) -> tup
     return envvars.env_strings(env), dict(dbt_vars or {})
 
 
-def compile_slots() -> int:
-    """dbt compiles run at once by one process: ``MESHDIFF_COMPILE_SLOTS``, default the number of cores."""
-    raw = os.environ.get("MESHDIFF_COMPILE_SLOTS", "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else max(1, os.cpu_count() or 1)
-
-
-_DBT_SLOTS = threading.BoundedSemaphore(compile_slots())
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-@contextmanager
-def slot_lock(slot: str):
-    """Hold the compile of cache slot ``slot``: one thread of this process (a lock per slot) and
-    one process on this cache folder (``flock`` on ``<slot>.lock``; where the file system has no
-    locks, threads are still kept apart). Waiting is bounded by the holder's own time limit."""
-    with _locks_guard:
-        lock = _locks.setdefault(slot, threading.Lock())
-    with lock:
-        handle = None
-        try:
-            os.makedirs(os.path.dirname(slot), exist_ok=True)
-            handle = open(slot + ".lock", "a+b")  # noqa: SIM115 - held for the block
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        except OSError:
-            pass  # no locks on this file system (or no cache folder): compiles may overlap, results stay whole
-        try:
-            yield
-        finally:
-            if handle is not None:
-                handle.close()  # releases the flock
-
-
 def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], folders: Folders, key: str,
                  timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool,
                  cache_dir: str, sealer: Sealer | None = None,
@@ -390,29 +352,6 @@ def _second_render(project: DbtProjectFile, folders: Folders, manifest: dict, no
                 failure = f"the second compile (is_incremental() true) left no usable manifest: {exc}"
     renders.add_renders(manifest, nodes, second, errors, failure)
     return seconds
-
-
-def accept_manifest(out: str, project_name: str, rel: str = "target/manifest.json") -> tuple[bytes, dict]:
-    """``target/manifest.json`` (or ``rel``) from the sandbox's folder, checked: no link on the
-    way, a regular file within the size cap, JSON, the manifest of ``project_name``."""
-    limit = _max_manifest_mb() << 20
-    raw = read_output(out, rel, limit=limit)
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise OutputError(f"target/manifest.json is not JSON ({str(exc)[:200]})") from None
-    meta = data.get("metadata") if isinstance(data, dict) else None
-    if not isinstance(meta, dict) or not isinstance(data.get("nodes"), dict):
-        raise OutputError("target/manifest.json is not a dbt manifest (no metadata, no nodes)")
-    if meta.get("project_name") != project_name:
-        raise OutputError(f"target/manifest.json is the manifest of {str(meta.get('project_name'))[:100]!r}, "
-                          f"not of {project_name!r}")
-    return raw, data
-
-
-def _max_manifest_mb() -> int:
-    raw = os.environ.get("MESHDIFF_MAX_MANIFEST_MB", "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_MANIFEST_MB
 
 
 def _read_cached(project: DbtProjectFile, slot: str, key: str, sealer: Sealer) -> CompileResult | None:

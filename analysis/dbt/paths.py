@@ -8,10 +8,12 @@ Two kinds of untrusted trees:
   refused, not read (its first line would land in the report as a column name or a YAML error);
 - a sandbox's **writable folder** (what dbt wrote): read with ``O_NOFOLLOW`` on every path
   component from the folder down, so a ``target`` or ``manifest.json`` that dbt's Jinja turned
-  into a link is refused, and within a size cap.
+  into a link is refused, and within a size cap (:func:`accept_manifest`: the manifest a
+  compile wrote, checked before anything is cached).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -20,6 +22,8 @@ from analysis.errors import AnalysisError
 
 #: YAML files of a project meshdiff reads itself (dbt_project.yml, packages.yml, ...)
 MAX_YAML_BYTES = 4 << 20
+#: largest manifest.json meshdiff accepts from a compile (MESHDIFF_MAX_MANIFEST_MB)
+MAX_MANIFEST_MB = 1024
 
 
 def within(path: str, root: str) -> bool:
@@ -137,3 +141,26 @@ def location_file(project_dir: str, location: str | None) -> str | None:
     if not within(full, project_dir):
         return None
     return resolve_inside(project_dir, full)
+
+
+def accept_manifest(out: str, project_name: str, rel: str = "target/manifest.json") -> tuple[bytes, dict]:
+    """``target/manifest.json`` (or ``rel``) from the sandbox's folder, checked: no link on the
+    way, a regular file within the size cap, JSON, the manifest of ``project_name``."""
+    limit = _max_manifest_mb() << 20
+    raw = read_output(out, rel, limit=limit)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise OutputError(f"target/manifest.json is not JSON ({str(exc)[:200]})") from None
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    if not isinstance(meta, dict) or not isinstance(data.get("nodes"), dict):
+        raise OutputError("target/manifest.json is not a dbt manifest (no metadata, no nodes)")
+    if meta.get("project_name") != project_name:
+        raise OutputError(f"target/manifest.json is the manifest of {str(meta.get('project_name'))[:100]!r}, "
+                          f"not of {project_name!r}")
+    return raw, data
+
+
+def _max_manifest_mb() -> int:
+    raw = os.environ.get("MESHDIFF_MAX_MANIFEST_MB", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_MANIFEST_MB

@@ -11,15 +11,19 @@ snapshot is derived data, and meshdiff itself rewrites a stale one.
 
 A slot is published whole: written in a private folder, then renamed into place, so a reader
 sees all of it or none; a slot another writer published first stays. A slot is removed by being
-renamed aside first.
+renamed aside first. One compile per slot at a time (:func:`slot_lock`: threads and processes),
+and at most :func:`compile_slots` dbt runs at once in a process (:data:`DBT_SLOTS`).
 """
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import threading
+from contextlib import contextmanager
 
 from analysis.errors import AnalysisError
 from analysis.store import Sealer, file_sha256, touch
@@ -124,3 +128,37 @@ def _check_snapshot(slot: str, manifest: str, status: dict, sealer: Sealer, proj
         return
     status["snapshot_sha256"] = _write_snapshot(manifest, data, project_dir)
     sealer.write(os.path.join(slot, "status.json"), json.dumps(status).encode())
+
+
+def compile_slots() -> int:
+    """dbt compiles run at once by one process: ``MESHDIFF_COMPILE_SLOTS``, default the number of cores."""
+    raw = os.environ.get("MESHDIFF_COMPILE_SLOTS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else max(1, os.cpu_count() or 1)
+
+
+#: dbt processes at once in this process (one per core by default)
+DBT_SLOTS = threading.BoundedSemaphore(compile_slots())
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def slot_lock(slot: str):
+    """Hold the compile of cache slot ``slot``: one thread of this process (a lock per slot) and
+    one process on this cache folder (``flock`` on ``<slot>.lock``; where the file system has no
+    locks, threads are still kept apart). Waiting is bounded by the holder's own time limit."""
+    with _locks_guard:
+        lock = _locks.setdefault(slot, threading.Lock())
+    with lock:
+        handle = None
+        try:
+            os.makedirs(os.path.dirname(slot), exist_ok=True)
+            handle = open(slot + ".lock", "a+b")  # noqa: SIM115 - held for the block
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            pass  # no locks on this file system (or no cache folder): compiles may overlap, results stay whole
+        try:
+            yield
+        finally:
+            if handle is not None:
+                handle.close()  # releases the flock
