@@ -247,7 +247,12 @@ def _select(r: Resolver, scope: Scope) -> ScopeInfo:
     if group is None and any(_has_agg(p.unalias()) for p in sel.selects):
         shape.append("aggregate")
     star = "; ".join(stars) or None
-    carry = _carry(r, scope, carriers[0]) if len(carriers) == 1 and len(stars) == 1 else None
+    if star and ((distinct is not None and not distinct.args.get("on")) or grouped_all):
+        # every column of the star, known or not, decides which rows come out
+        acc.unknown.append(f"DISTINCT or GROUP BY ALL over {star}")
+    # PIVOT / UNPIVOT make new columns out of others: a name is not the table's column of that name
+    carry = (_carry(r, scope, carriers[0]) if len(carriers) == 1 and len(stars) == 1 and not scope.pivots
+             else None)
     if len(sources) == 1 and not shape:  # passes its one source's rows through: transparent
         return ScopeInfo(cols, acc.rs, sources[0], star=star, rs_unknown=acc.unknown, carry=carry)
     shape_text = digest("\n".join(["select", *sources, *shape]))

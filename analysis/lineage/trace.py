@@ -74,7 +74,7 @@ from analysis.lineage.scopes import dedupe_names, rename_duplicates, walk
 from analysis.lineage.relations import TableKey, TableResolver, describe_table, is_file_reader
 
 #: bump when the output of :func:`analyse` changes for the same input (invalidates caches)
-ALGORITHM_VERSION = "3"  # 3: window keys are values, not row shaping; 2: repeated output names
+ALGORITHM_VERSION = "4"  # 4: a pivoted star carries no name, DISTINCT * unknown; 3: window keys are values
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TOKEN = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")

@@ -675,3 +675,29 @@ def test_a_filter_on_a_window_in_an_outer_query_shapes_rows():
                                  from "mesh"."main"."orders")
                  select id from ranked where rn = 1""")
     assert lin.row_shaping == {ColumnRef(IDS["orders"], "customer_id"), ColumnRef(IDS["orders"], "ordered_at")}
+
+
+@pytest.mark.parametrize("sql", [
+    'with s as (select distinct * from "mesh"."main"."blob") select id from s',
+    'with s as (select * from "mesh"."main"."blob" group by all) select id from s',
+    'with s as (select * from "mesh"."main"."blob"), t as (select distinct * from s) select id from t',
+    'with s as (select distinct *, 1 as k from "mesh"."main"."blob") select k from s',
+])
+def test_rows_decided_by_a_star_over_unknown_columns_are_not_proven(sql):
+    """DISTINCT / GROUP BY ALL over a star of unknown columns: every column of the table, known
+    or not, decides which rows come out; a change of any of them may change the model's rows."""
+    lin = run(sql)
+    assert lin.status != "ok" and lin.unknown_columns
+    assert "rows come out" in lin.reason
+
+
+@pytest.mark.parametrize("sql", [
+    'with s as (select * from "mesh"."main"."blob" pivot (sum(x) for k in (1, 2))) select "1" from s',
+    'with s as (select * from "mesh"."main"."blob" unpivot (v for k in (a, b))) select v from s',
+])
+def test_a_pivoted_star_over_unknown_columns_carries_no_name(sql):
+    """PIVOT / UNPIVOT make new columns out of others: a name read from them is not the
+    table's column of that name (DuckDB: "1" is sum(x) where k = 1; v is a's or b's value)."""
+    lin = run(sql)
+    assert lin.status != "ok"
+    assert not any(u.ref.column in ("1", "v") for ups in lin.columns.values() for u in ups)
