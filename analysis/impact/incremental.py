@@ -78,7 +78,8 @@ def _compare(base: Node, head: Node, dialect: str) -> tuple[str, list[str] | Non
     changed columns (``None``: all), why)."""
     a, b = base.incremental_sql, head.incremental_sql
     if a is None or b is None:
-        if base.raw_sql == head.raw_sql and not sql_changed(base, head):
+        # the file's checksum too: the compact copy of a manifest keeps no raw SQL of a compiled model
+        if base.checksum == head.checksum and base.raw_sql == head.raw_sql and not sql_changed(base, head):
             return None  # the model's code and its full-refresh render are the same
         missing = head.incremental_error or base.incremental_error or "it was not rendered"
         return "unknown", None, missing

@@ -49,6 +49,18 @@ def test_a_column_computed_otherwise_on_incremental_runs(lake):
         "`amount` modified; read by dock.event_totals.total_amount"]
 
 
+@pytest.mark.dbt
+def test_a_change_only_inside_is_incremental_whose_render_fails_is_unknown(lake):
+    """The head's incremental render cannot be made (a var the filter needs is not given, so only
+    the second compile fails): the full-refresh render is the same, the model's file is not:
+    nothing proves the change harmless, so it is unknown and gates, never 'no impact'."""
+    report = lake("inc-norender", [(EVENTS, FILTER, "where updated_at > '{{ var(\"since\") }}'")])
+    changes, impacts = summary(report)
+    assert changes.get("model.lake.events", (None,))[0] == "unknown", changes
+    assert impacts.get("model.dock.event_totals", (None,))[0] == "unknown", impacts
+    assert report.conclusion == "failure"
+
+
 def _node(**kw):
     base = dict(unique_id="model.lake.events", project="lake", name="events", resource_type="model",
                 materialized="incremental", raw_sql="select 1", compiled_sql="select a, b from t")
@@ -77,5 +89,9 @@ def test_renders_compared_by_rule():
     assert [c.category for c in unknown.changes] == ["unknown"]
     assert unknown.seeds == {"model.lake.events": {"a": "unknown", "b": "unknown"}}
     assert "could not be compared: its relation is in database `other`" in unknown.changes[0].reasons[0]
+    # as the pipeline loads nodes (no raw SQL kept for a compiled model): the file's checksum says the code changed
+    as_loaded = _diff(_node(raw_sql=None, checksum="a", incremental_sql="select a, b from t where a > 1"),
+                      _node(raw_sql=None, checksum="b", incremental_error="the second compile failed"))
+    assert [c.category for c in as_loaded.changes] == ["unknown"]
     # no render on either side but the same code: unchanged (nothing to compare, nothing changed)
     assert _diff(_node(incremental_error="x"), _node(incremental_error="x")).changes == []
