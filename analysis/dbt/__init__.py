@@ -34,7 +34,7 @@ __all__, __getattr__, __dir__ = public_names(__name__, {
     "manifest": ["handle", "load_manifest", "parse_manifest"],
     "paths": ["read_inside"],
     "nodes": ["DeclaredColumn", "IMPACT_RESOURCE_TYPES", "Node", "Project", "SQL_RESOURCE_TYPES",
-              "dialect_for_adapter"],
+              "WAREHOUSE_MACROS", "dialect_for_adapter"],
     "profile": ["TARGET_RE", "check_target"],
     "project": ["DbtProjectFile", "read_project"],
     "sandbox": ["SandboxConfig", "SandboxError", "probe"],

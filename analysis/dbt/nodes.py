@@ -15,6 +15,22 @@ SQL_RESOURCE_TYPES = frozenset({"model", "snapshot"})
 IMPACT_RESOURCE_TYPES = frozenset(
     {"model", "snapshot", "seed", "source", "exposure", "semantic_model", "metric", "saved_query"}
 )
+#: macro -> what it asks the warehouse for (:mod:`analysis.lineage.warehouse`: a model calling one is
+#: marked; :mod:`analysis.dbt.snapshot` keeps the raw code of a model that may call one)
+WAREHOUSE_MACROS = {
+    "union_relations": "the columns of the relations it unions",
+    "get_column_values": "the values of a column",
+    "get_filtered_columns_in_relation": "the columns of a relation",
+    "get_columns_in_relation": "the columns of a relation",
+    "get_relations_by_pattern": "which relations exist",
+    "get_relations_by_prefix": "which relations exist",
+    "get_query_results_as_dict": "the results of a query",
+    "get_single_value": "the result of a query",
+    "unpivot": "the columns of a relation",
+    "nullcheck_table": "the columns of a relation",
+    "run_query": "the results of a query",
+    "star": "the columns of a relation (to drop, prefix or suffix some)",
+}
 
 
 @dataclass(frozen=True)

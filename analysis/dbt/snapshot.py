@@ -22,8 +22,8 @@ a *snapshot* next to the manifest the first time and reads the snapshot afterwar
 - **Paths:** seed CSV paths and the files of ``read_csv`` sources are stored relative to the
   project directory and joined with the ``project_dir`` of the load (a base checkout lives in a
   new temporary folder each run); a node with such a path is shared only within one folder.
-- **Dropped noise:** raw code is kept only where it is used (no compiled code, or a Python
-  model); the checksum of a skeleton (it changes on every dbt invocation) is not kept.
+- **Dropped noise:** raw code is kept only where it is used (no compiled code, a Python
+  model, or a call of a macro that asks the warehouse: :data:`~analysis.dbt.nodes.WAREHOUSE_MACROS`); the checksum of a skeleton (it changes on every dbt invocation) is not kept.
 - A snapshot that cannot be read is ignored; one that cannot be written (read-only folder)
   is skipped. Either way the nodes are those :func:`analysis.dbt.manifest.load_manifest` gives.
 """
@@ -38,9 +38,9 @@ from dataclasses import fields
 from analysis.store import gc_paused, write_atomically
 from analysis.dbt.manifest import load_manifest
 from analysis.dbt.paths import resolve_inside, seed_file
-from analysis.dbt.nodes import DataTest, DeclaredColumn, Node, Project
+from analysis.dbt.nodes import WAREHOUSE_MACROS, DataTest, DeclaredColumn, Node, Project
 
-FORMAT = 6  # 6: Node.unique_keys, Node.location_path
+FORMAT = 7  # 7: raw code of models calling a warehouse macro; 6: Node.unique_keys, Node.location_path
 _FIELDS = tuple(f.name for f in fields(Node))
 _TEST_FIELDS = tuple(f.name for f in fields(DataTest))
 _COLUMNS = _FIELDS.index("columns")
@@ -159,7 +159,7 @@ def encode(project: Project, stamp: list[int]) -> list[bytes]:
             if path and project.project_dir:
                 rel = os.path.relpath(path, project.project_dir)
                 row[index] = rel if not rel.startswith("..") else path
-        if node.compiled_sql and "def model(" not in (node.raw_sql or ""):
+        if node.compiled_sql and "def model(" not in (node.raw_sql or "") and not _may_ask_warehouse(node.raw_sql):
             row[_RAW_SQL] = None
         if node.injected:
             row[_CHECKSUM] = ""
@@ -173,6 +173,11 @@ def encode(project: Project, stamp: list[int]) -> list[bytes]:
               "own": len(own), "injected": [[owner, len(rows)] for owner, rows in injected.items()],
               "tests": len(tests), "digest": hashlib.sha256(b"\n".join(own)).hexdigest()}
     return [_dumps(header), *own, *(line for rows in injected.values() for line in rows), *tests]
+
+
+def _may_ask_warehouse(raw: str | None) -> bool:
+    """Whether ``raw`` names a macro of :data:`WAREHOUSE_MACROS` (its Jinja is read again later)."""
+    return bool(raw) and any(name in raw for name in WAREHOUSE_MACROS)
 
 
 def _dumps(value) -> bytes:

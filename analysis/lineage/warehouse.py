@@ -19,23 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from analysis.dbt import WAREHOUSE_MACROS
 from analysis.lineage.columns import ModelLineage
 
-#: macro -> what it asks the warehouse for
-WAREHOUSE_MACROS = {
-    "union_relations": "the columns of the relations it unions",
-    "get_column_values": "the values of a column",
-    "get_filtered_columns_in_relation": "the columns of a relation",
-    "get_columns_in_relation": "the columns of a relation",
-    "get_relations_by_pattern": "which relations exist",
-    "get_relations_by_prefix": "which relations exist",
-    "get_query_results_as_dict": "the results of a query",
-    "get_single_value": "the result of a query",
-    "unpivot": "the columns of a relation",
-    "nullcheck_table": "the columns of a relation",
-    "run_query": "the results of a query",
-    "star": "the columns of a relation (to drop, prefix or suffix some)",
-}
 _CALL = re.compile(r"\b((?:[A-Za-z_][A-Za-z0-9_]*\.)?(" + "|".join(WAREHOUSE_MACROS) + r"))\s*\(")
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 _PLAIN_STAR = re.compile(r"^\s*(?:from\s*=\s*)?(?:ref|source)\([^()]*\)\s*$")

@@ -286,3 +286,28 @@ def test_a_model_built_by_a_warehouse_macro_says_so_and_names_it(tmp_path):
     assert "dbt_utils.union_relations" in lin.reason and "empty database" in lin.reason
     plain = model("model.shop.plain", compiled, raw_sql="select 'x' as _dbt_source_relation")
     assert run({plain.unique_id: plain}, [plain.unique_id]).models[plain.unique_id].status == "ok"
+
+
+@pytest.mark.dbt
+def test_a_warehouse_macro_is_seen_on_a_real_compile_loaded_as_the_pipeline_loads_it(tmp_path):
+    """The marking must survive the real path: dbt compile, then the compact copy of the manifest
+    (ProjectLoader), which is what every analysis reads. The project's own ``union_relations``
+    renders, against meshdiff's empty database, only the column dbt_utils' lists with no relation."""
+    from analysis.dbt import compile as dbt
+    from analysis.dbt.snapshot import ProjectLoader
+
+    project = tmp_path / "wh"
+    (project / "models").mkdir(parents=True)
+    (project / "macros").mkdir()
+    (project / "dbt_project.yml").write_text("name: wh\nprofile: wh\nconfig-version: 2\nversion: '1.0'\n")
+    (project / "macros" / "union_relations.sql").write_text(
+        "{% macro union_relations(relations) %}select cast('x' as text) as _dbt_source_relation{% endmacro %}\n")
+    (project / "models" / "a.sql").write_text("select 1 as id\n")
+    (project / "models" / "unioned.sql").write_text("{{ union_relations(relations=[ref('a')]) }}\n")
+    result = dbt.compile_project(dbt.read_project(str(project)), {}, cache_dir=str(tmp_path / "cache"))
+    assert result.ok, result.error
+    loaded = ProjectLoader().load(result.manifest_path, project_dir=result.project_dir)
+    order = ["model.wh.a", "model.wh.unioned"]
+    lin = run(loaded.nodes, order).models["model.wh.unioned"]
+    assert lin.status == "partial" and "*" in lin.unknown_columns
+    assert "union_relations" in lin.reason
