@@ -48,8 +48,8 @@ def readers_in_order(changed: str, downstream: Sequence[DbtProjectFile], warning
     for project in downstream:
         if project.name not in reach:
             warnings.append(
-                f"{project.name} does not read {changed} (its dbt_loom.config.yml names "
-                f"{', '.join(project.upstream_names) or 'no manifest'}); left out of the analysis"
+                f"{project.name} does not read {changed} (the projects its dbt_loom.config.yml and dependencies.yml "
+                f"name: {', '.join(project.upstream_names) or 'none'}); left out of the analysis"
             )
     order = [n for n in nx.lexicographical_topological_sort(graph) if n in reach]
     return [names[n] for n in order]

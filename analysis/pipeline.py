@@ -26,16 +26,17 @@ import time
 from dataclasses import dataclass, field
 
 from analysis.dbt import (CompileResult, DbtProjectFile, Job, Project, ProjectLoader, SandboxConfig, Worlds,
-                          compile_project, compile_worlds, read_catalogs, read_project, run_graph, serialized)
+                          bind_by_folder, compile_project, compile_worlds, read_catalogs, read_project, run_graph,
+                          serialized)
 from analysis.errors import AnalysisError
 from analysis.impact import (CodeOwners, Policy, ProjectDiff, World, add_incremental, add_reader_reasons,
-                             broken_consumers, build_index, decide, deprecated_refs, diff_project, impact_edges,
-                             impacts_from_hits, lineage_warnings, merge_handles, owners_of, propagate,
-                             read_codeowners, recompiled_consumers, suggest)
+                             broken_consumers, build_index, contract_breaks, decide, deprecated_refs, diff_project,
+                             impact_edges, impacts_from_hits, lineage_warnings, merge_handles, owners_of, propagate,
+                             reached_tests, read_codeowners, recompiled_consumers, suggest)
 from analysis.lineage import LineageCache, MeshLineage, mesh_lineage
 from analysis.mesh import Mesh, build_mesh, check_unique_names, readers_in_order
 from analysis.progress import Observer, counter, step
-from analysis.report import NOTHING_TO_COMPARE, BrokenProject, Change, GitRef, Report
+from analysis.report import NOTHING_TO_COMPARE, SEVERITY_ORDER, BrokenProject, Change, GitRef, Report
 from analysis.store import cache_root, gc_session, maybe_trim
 
 
@@ -123,7 +124,8 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
         base_own = base_mesh.projects[changed].own_nodes() if changed in base_mesh.projects else {}
         head_own = head_mesh.projects[changed].own_nodes()
         diff = diff_project(base_own, head_own, base_lineage.models, head_lineage.models,
-                            base_lineage.schemas, head_lineage.schemas)
+                            base_lineage.schemas, head_lineage.schemas,
+                            dialect=head_mesh.projects[changed].sql_dialect)
         add_incremental(diff, base_own, head_own, head_lineage.schemas, head_mesh.projects[changed].sql_dialect)
         report.warnings += deprecated_refs(base_own, head_own, head_mesh.nodes, changed)
         report.changes = [_repo_relative(c, req.repo_subdir) for c in diff.changes]
@@ -160,10 +162,23 @@ def _projects(req: AnalysisRequest, report: Report) -> _Projects:
         base_file = None
         report.warnings.append(f"{head_file.name} is not a dbt project at {req.base.ref}: every node counts as added")
     upstream = [_Unit(s, read_project(s.path, s.root)) for s in req.upstream]
-    downstream = _readers(head_file, upstream, [_Unit(s, read_project(s.path, s.root)) for s in req.downstream],
-                          report.warnings)
+    down = [_Unit(s, read_project(s.path, s.root)) for s in req.downstream]
+    head_file = _bind_folders(_Unit(req.changed, head_file), upstream, down)
+    downstream = _readers(head_file, upstream, down, report.warnings)
     report.projects = [u.file.name for u in upstream] + [head_file.name] + [u.file.name for u in downstream]
     return _Projects(head_file, base_file, upstream, downstream)
+
+
+def _bind_folders(changed: _Unit, upstream: list[_Unit], downstream: list[_Unit]) -> DbtProjectFile:
+    """Bind the dbt-loom entries whose manifest could not be read to the analysed project whose
+    folder their path names (:func:`analysis.dbt.upstreams.bind_by_folder`); returns the changed
+    project's file (the units' files are replaced in place)."""
+    units = [changed, *upstream, *downstream]
+    names = {os.path.basename(os.path.normpath(u.spec.path)): u.file.name for u in units}
+    names.update({u.file.name: u.file.name for u in units})
+    for unit, file in zip(units, bind_by_folder([u.file for u in units], names)):
+        unit.file = file
+    return changed.file
 
 
 def _readers(changed: DbtProjectFile, upstream: list[_Unit], downstream: list[_Unit],
@@ -271,10 +286,15 @@ def _impact(req: AnalysisRequest, report: Report, diff: ProjectDiff, head_failur
     )
     node_seeds = broken_consumers(head_failures, base_mesh, diff.changes, changed, req.head.ref)
     node_seeds.update(recompiled_consumers(head_mesh, base_mesh, changed, head_failures, base_lineage, head_lineage))
+    for node_id, seed in contract_breaks(head_mesh, base_mesh, {c.node for c in diff.changes}, head_failures,
+                                         base_lineage, head_lineage).items():
+        node_seeds.setdefault(node_id, seed)
     hits = propagate(index, diff.seeds, node_seeds=node_seeds)
     changed_ids = {c.node for c in diff.changes}
     add_reader_reasons(report.changes, index, hits)
     report.impacts = impacts_from_hits(hits, head_mesh, base_mesh, exclude=changed_ids)
+    report.impacts += reached_tests(hits, diff.seeds, head_mesh, base_mesh)
+    report.impacts.sort(key=lambda i: (SEVERITY_ORDER.index(i.severity), i.project, i.node))
     report.edges = impact_edges(changed_ids | {i.node for i in report.impacts}, head_mesh, base_mesh)
     # a model reading a column this change removes cannot be traced at head: that is the breaking
     # impact already reported, not a separate lineage problem
@@ -334,7 +354,9 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
     main = read_project(project.path, project.root)
     ups = [_Unit(s, read_project(s.path, s.root)) for s in upstream]
     warnings: list[str] = []
-    downs = _readers(main, ups, [_Unit(s, read_project(s.path, s.root)) for s in downstream], warnings)
+    downs = [_Unit(s, read_project(s.path, s.root)) for s in downstream]
+    main = _bind_folders(_Unit(project, main), ups, downs)
+    downs = _readers(main, ups, downs, warnings)
     units = [*ups, _Unit(project, main), *downs]
     specs = {u.file.name: u.spec for u in units}
     told: dict[str, list[str]] = {u.file.name: [] for u in units}

@@ -6,7 +6,8 @@ read into a :class:`Project` of :class:`Node` s (through a compact snapshot, so 
 is parsed once). Also the column types of a ``catalog.json`` (``--catalog``).
 
 - ``project``: what meshdiff reads of a project itself (:func:`read_project`:
-  ``dbt_project.yml``, its dbt-loom config, its packages);
+  ``dbt_project.yml``, its dbt-loom config, its packages); ``upstreams``: the project each
+  dbt-loom entry or ``dependencies.yml`` project names (:func:`bind_by_folder`);
 - ``compile``: one project compiled against the manifests meshdiff produced, cached by content
   (:func:`compile_project`); ``profile`` (the embedded DuckDB profile, :func:`check_target`),
   ``loom`` (the dbt-loom config it writes), ``deps`` (packages), ``invoke`` (one dbt run),
@@ -33,11 +34,12 @@ __all__, __getattr__, __dir__ = public_names(__name__, {
     "interface": ["interface_digest"],
     "manifest": ["handle", "load_manifest", "parse_manifest"],
     "paths": ["read_inside"],
-    "nodes": ["DeclaredColumn", "IMPACT_RESOURCE_TYPES", "Node", "Project", "SQL_RESOURCE_TYPES",
+    "nodes": ["DataTest", "DeclaredColumn", "IMPACT_RESOURCE_TYPES", "Node", "Project", "SQL_RESOURCE_TYPES",
               "WAREHOUSE_MACROS", "dialect_for_adapter"],
     "profile": ["TARGET_RE", "check_target"],
     "project": ["DbtProjectFile", "read_project"],
     "sandbox": ["SandboxConfig", "SandboxError", "probe"],
     "schedule": ["Job", "Worlds", "compile_worlds", "run_graph", "serialized"],
     "snapshot": ["ProjectLoader", "snapshot_path"],
+    "upstreams": ["bind_by_folder"],
 })

@@ -49,6 +49,7 @@ from analysis.dbt.interface import interface_digest
 from analysis.dbt.invoke import Folders, dbt_env, dbt_error_text, failure_text, run_dbt
 from analysis.dbt.paths import OutputError, accept_manifest
 from analysis.dbt.slots import DBT_SLOTS as _DBT_SLOTS, discard, read_slot, slot_lock, write_slot
+from analysis.dbt.upstreams import entry_project
 # re-exported: callers read projects and targets through this module
 from analysis.dbt.profile import DEFAULT_TARGET, TARGET_RE, check_target, profiles_yml  # noqa: F401
 from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
@@ -94,7 +95,7 @@ def content_key(project: DbtProjectFile, upstream_keys: dict[str, str], extra: s
     for name in sorted(upstream_keys):
         digest.update(f"upstream {name} {upstream_keys[name]}\n".encode())
     for entry in project.loom_entries:  # upstream manifests from outside the mesh
-        if str(entry.get("name")) not in upstream_keys:
+        if entry_project(entry) not in upstream_keys:
             digest.update(f"loom {json.dumps(entry, sort_keys=True, default=str)}\n".encode())
     for path in loom.plan(project, {n: None for n in upstream_keys}).local_files:
         digest.update(f"loom-file {path}\n".encode())

@@ -1,6 +1,8 @@
 """The dbt-loom config meshdiff writes for a compile: what the sandboxed dbt may read of other projects.
 
-Entries of the consumer's ``dbt_loom.config.yml``:
+Entries of the consumer's ``dbt_loom.config.yml`` and its ``dependencies.yml`` projects
+(:mod:`analysis.dbt.upstreams`: an entry names the project of the manifest it points at, whatever
+its label):
 
 - naming a project of the mesh: re-pointed at the manifest meshdiff compiled for it (a copy
   placed among the sandbox's inputs), required, and never re-injecting the consumer's own nodes
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
 from analysis.dbt.paths import resolve_inside
+from analysis.dbt.upstreams import entry_project, from_dependencies
 
 _KEYS = ("name", "type", "config", "optional", "included_packages", "excluded_packages")
 HOW_TO_GIVE = ("give meshdiff that project (`--upstream DIR` on the command line, `upstream:` in "
@@ -50,7 +53,7 @@ def plan(project, upstream: dict, staged: dict[str, str] | None = None) -> LoomP
     out = LoomPlan(config={"enable_telemetry": False, "manifests": []})
     for raw in project.loom_entries:
         entry = {k: json.loads(json.dumps(raw[k], default=str)) for k in _KEYS if k in raw}
-        name = str(entry.get("name"))
+        name = entry_project(raw)  # the project of the manifest it points at, not its label
         if name in upstream:
             result = upstream[name]
             entry["type"] = "file"
@@ -59,6 +62,11 @@ def plan(project, upstream: dict, staged: dict[str, str] | None = None) -> LoomP
             if not entry.get("included_packages") and not entry.get("excluded_packages"):
                 entry["excluded_packages"] = [project.name]
             out.config["manifests"].append(entry)
+            continue
+        if from_dependencies(raw):
+            out.warnings.append(
+                f"{project.name} reads project `{name}` (`projects:` of its dependencies.yml), which is not part "
+                f"of the analysis: its refs to `{name}` do not compile and are not analysed. → {HOW_TO_GIVE}")
             continue
         kind = str(entry.get("type", "file"))
         config = entry.get("config") if isinstance(entry.get("config"), dict) else {}

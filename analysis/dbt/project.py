@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import yaml
 
 from analysis.dbt.paths import read_inside, within
+from analysis.dbt.upstreams import DEPENDENCIES, bind, dependency_projects, entry_project
 from analysis.errors import AnalysisError
 from analysis.store import decode_text
 
@@ -22,7 +23,8 @@ class DbtProjectFile:
     path: str
     name: str
     profile: str
-    #: dbt-loom manifest entries of the project's own config (raw dicts)
+    #: dbt-loom manifest entries of the project's own config (raw dicts, each with the project it
+    #: names, :mod:`analysis.dbt.upstreams`), then one per ``dependencies.yml`` project no entry names
     loom_entries: tuple[dict, ...] = ()
     has_packages: bool = False
     #: the checkout holding the project: what a sandboxed dbt may read (``local:`` packages,
@@ -33,7 +35,9 @@ class DbtProjectFile:
 
     @property
     def upstream_names(self) -> tuple[str, ...]:
-        return tuple(str(e.get("name")) for e in self.loom_entries if e.get("name"))
+        """The projects it reads: its dbt-loom entries bound to the project of the manifest each
+        points at, and its ``dependencies.yml`` projects (:mod:`analysis.dbt.upstreams`)."""
+        return tuple(dict.fromkeys(entry_project(e) for e in self.loom_entries if e.get("name")))
 
     @property
     def checkout(self) -> str:
@@ -82,11 +86,10 @@ def read_project(path: str, root: str | None = None) -> DbtProjectFile:
             hint="every dbt project needs `name:` in dbt_project.yml",
         )
     entries = _loom_entries(path) if os.path.lexists(os.path.join(path, "dbt_loom.config.yml")) else ()
-    has_packages = any(
-        isinstance(d := read_yaml(path, f), dict) and d.get("packages")
-        for f in ("packages.yml", "dependencies.yml")
-        if os.path.lexists(os.path.join(path, f))
-    )
+    package_files = {f: read_yaml(path, f) for f in ("packages.yml", DEPENDENCIES)
+                     if os.path.lexists(os.path.join(path, f))}
+    has_packages = any(isinstance(d, dict) and d.get("packages") for d in package_files.values())
+    entries = bind(path, root, entries, dependency_projects(path, package_files.get(DEPENDENCIES)))
     packages_dir = data.get("packages-install-path") or "dbt_packages"
     if not isinstance(packages_dir, str) or os.path.isabs(packages_dir) or ".." in packages_dir.split("/") \
             or "{" in packages_dir:

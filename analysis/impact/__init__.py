@@ -16,6 +16,8 @@ report, the sentences and suggestions around them, and its conclusion.
 - ``propagation``: the walk over the column graph of the whole mesh (:func:`build_index`,
   :func:`propagate`, :func:`impacts_from_hits`; :func:`reachable_columns` for
   ``meshdiff lineage``);
+- ``testsreached``: the data tests and unit tests a change makes fail or may change
+  (:func:`reached_tests`);
 - ``explain``: who reads each changed column, the picture's edges, unproven lineage;
 - ``unblock``: how to unblock, one suggestion per blocking finding (:func:`suggest`);
 - ``codeowners``: owners of a file from a repository's CODEOWNERS (:func:`read_codeowners`);
@@ -26,11 +28,12 @@ from analysis.exports import public_names
 __all__, __getattr__, __dir__ = public_names(__name__, {
     "codeowners": ["CodeOwners", "merge_handles", "owners_of", "read_codeowners"],
     "consumer_refs": ["deprecated_refs"],
-    "consumers": ["broken_consumers", "recompiled_consumers"],
+    "consumers": ["broken_consumers", "contract_breaks", "recompiled_consumers"],
     "diff": ["ProjectDiff", "diff_project"],
     "explain": ["add_reader_reasons", "impact_edges", "lineage_warnings"],
     "incremental": ["add_incremental"],
     "policy": ["DEFAULT_FAIL_ON", "GOVERNANCE_MARK", "Policy", "decide"],
     "propagation": ["ReaderIndex", "World", "build_index", "impacts_from_hits", "propagate", "reachable_columns"],
+    "testsreached": ["reached_tests"],
     "unblock": ["suggest"],
 })

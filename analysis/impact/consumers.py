@@ -10,14 +10,21 @@ projects, each with a severity and a reason:
   upstream ``ref`` now resolves elsewhere, e.g. a moved ``latest_version``), with the severity
   of the difference of its own lineage, base vs head.
 
-Both return ``{node id: (severity, reason[, cause])}``, the ``node_seeds`` of
+- :func:`contract_breaks`: a model with an enforced contract, in any project, whose inferred
+  output at head no longer matches its contract although its own SQL did not change (a
+  ``select *`` over an upstream that gains a column): ``dbt build`` fails its contract check
+  (``breaking``).
+
+All return ``{node id: (severity, reason[, cause])}``, the ``node_seeds`` of
 :func:`analysis.impact.propagation.propagate`.
 """
 from __future__ import annotations
 
 import re
 
-from analysis.impact.diff import diff_project, sql_changed
+from analysis.impact.diff import diff_project, produced_columns, sql_changed
+from analysis.impact.governance import contract_vs_sql
+from analysis.impact.policy import GOVERNANCE_MARK
 from analysis.lineage import MeshLineage
 from analysis.mesh import Mesh
 from analysis.report import Change
@@ -77,4 +84,31 @@ def recompiled_consumers(head: Mesh, base: Mesh, changed: str, failures: dict[st
         severity = {"breaking": "breaking", "unknown": "unknown"}.get(found[0].category, "changed")
         out[node_id] = (severity, "its compiled SQL changes with this PR (an upstream ref now resolves elsewhere): "
                                   + "; ".join(found[0].reasons[:3]))
+    return out
+
+
+def contract_breaks(head: Mesh, base: Mesh, changed: set[str], failures: dict[str, str],
+                    base_lineage: MeshLineage, head_lineage: MeshLineage):
+    """Models downstream of the ``changed`` nodes (any project) with an enforced contract that
+    their head output breaks and their base output did not: columns the SQL produces that the
+    contract does not declare (or the reverse), types of another family. Changed nodes are
+    checked by the diff; projects in ``failures`` (no longer compiling) are left out."""
+    out: dict[str, tuple[str, str, str | None]] = {}
+    for node_id in sorted(head.downstream(changed) - changed):
+        node = head.nodes.get(node_id)
+        if node is None or not node.contract_enforced or not node.is_sql or node.injected \
+                or node.project in failures:
+            continue
+        lh, lb = head_lineage.models.get(node_id), base_lineage.models.get(node_id)
+        if lh is None or lh.status == "unknown":
+            continue  # nothing to compare; its readers' walk reports what is unknown
+        found = contract_vs_sql(node, produced_columns(lh), lh.types)
+        before = base.nodes.get(node_id)
+        if lb is not None and lb.status != "unknown" and before is not None and before.contract_enforced:
+            found = [f for f in found if f not in contract_vs_sql(before, produced_columns(lb), lb.types)]
+        if not found:
+            continue
+        cause = next((p for p in sorted(head.graph.predecessors(node_id)) if p in changed or p in out), None)
+        text = "; ".join(f[len(GOVERNANCE_MARK):].strip() if f.startswith(GOVERNANCE_MARK) else f for f in found)
+        out[node_id] = ("breaking", f"its enforced contract no longer matches its SQL with this change: {text}", cause)
     return out

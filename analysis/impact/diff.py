@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from analysis.impact import governance
-from analysis.lineage import ModelLineage
+from analysis.impact import constraints, governance
+from analysis.lineage import ModelLineage, output_names
 from analysis.dbt import Node
 from analysis.report import Change, ColumnChange
 
@@ -42,8 +42,11 @@ def diff_project(
     head_lineage: dict[str, ModelLineage],
     base_schemas: dict[str, dict[str, str | None]],
     head_schemas: dict[str, dict[str, str | None]],
+    *,
+    dialect: str | None = None,
 ) -> ProjectDiff:
-    """Diff the own nodes of one project at base and head."""
+    """Diff the own nodes of one project at base and head; ``dialect``: the project's warehouse
+    dialect (which constraint types it enforces, :mod:`analysis.impact.constraints`)."""
     out = ProjectDiff()
     for node_id in sorted(set(base_nodes) | set(head_nodes)):
         base, head = base_nodes.get(node_id), head_nodes.get(node_id)
@@ -53,7 +56,8 @@ def diff_project(
             _added(out, head, base_nodes, head_lineage.get(node_id))
         else:
             _modified(out, base, head, lambda n=node_id: (base_lineage.get(n), head_lineage.get(n),
-                                                          base_schemas.get(n, {}), head_schemas.get(n, {})))
+                                                          base_schemas.get(n, {}), head_schemas.get(n, {})),
+                      dialect)
     return out
 
 
@@ -92,12 +96,12 @@ def _added(out: ProjectDiff, head: Node, base_nodes: dict[str, Node], lh: ModelL
             reasons = [f"new version {head.version} of `{head.name}` (existing: {', '.join('v' + str(v) for v in sorted(others))})"]
     reasons += governance.deprecation_findings(None, head)
     if lh is not None and lh.status != "unknown":
-        reasons += governance.contract_vs_sql(head, _produced(lh), lh.types)
+        reasons += governance.contract_vs_sql(head, produced_columns(lh), lh.types)
     blocked = any(r.startswith(governance.GOVERNANCE_MARK) for r in reasons)
     out.changes.append(_change(head, "breaking" if blocked else "additive", "added", reasons))
 
 
-def _modified(out, base: Node, head: Node, sides) -> None:
+def _modified(out, base: Node, head: Node, sides, dialect: str | None = None) -> None:
     """``sides()`` gives (base lineage, head lineage, base schema, head schema): asked for only
     when the SQL, the seed or the contract changed (lineage is decoded lazily, and most nodes
     of a large project are unchanged)."""
@@ -108,6 +112,7 @@ def _modified(out, base: Node, head: Node, sides) -> None:
 
     reasons += governance.access_findings(base, head)
     contract_reasons, broken = governance.contract_findings(base, head)
+    contract_reasons += constraints.constraint_findings(base, head, dialect)
     reasons += contract_reasons
     if base.version is not None or head.version is not None:
         reasons += governance.version_findings(base, head)
@@ -131,9 +136,12 @@ def _modified(out, base: Node, head: Node, sides) -> None:
             reasons.append(f"SQL changed but its lineage could not be proven: {why}")
             out.unknown[head.unique_id] = why
             category = "unknown"
-            # nothing is proven: every column (and readers of the node as a whole) is unknown
+            # nothing is proven of the values: every column (and readers of the node as a whole) is
+            # unknown, but for the columns its output list says are removed, renamed or added
             seeds = {c: "unknown" for c in {**sb, **sh}} or {"*": "unknown"}
             columns = [ColumnChange(c, "modified") for c in sorted({**sb, **sh}) if c != "*"]
+            columns, seeds, note = _listed_changes(base, head, dialect, columns, seeds)
+            reasons += note
         else:
             columns, seeds, col_reasons = _column_diff(lb, lh, sb, sh)
             reasons += col_reasons
@@ -144,7 +152,7 @@ def _modified(out, base: Node, head: Node, sides) -> None:
         reasons += col_reasons
 
     if lh is not None and lh.status != "unknown" and (contract_reasons or new_sql):
-        reasons += governance.contract_vs_sql(head, _produced(lh), lh.types)
+        reasons += governance.contract_vs_sql(head, produced_columns(lh), lh.types)
     for name, kind in broken.items():  # contract breaks count even if the SQL agrees
         if name not in seeds:
             seeds[name] = kind
@@ -159,7 +167,55 @@ def _modified(out, base: Node, head: Node, sides) -> None:
         out.seeds[head.unique_id] = seeds
 
 
-def _produced(lh: ModelLineage) -> list[str]:
+def _listed_changes(base: Node, head: Node, dialect: str | None, columns: list[ColumnChange], seeds: dict):
+    """For a model whose lineage is unknown: its removed, renamed and added columns, from the
+    set of output columns both sides state (:func:`output_sets`); the rest stay as they are."""
+    found = output_sets(base, head, dialect)
+    if found is None:
+        return columns, seeds, []
+    before, after, source = found
+    gone = [c for c in before if c not in after]
+    new = [c for c in after if c not in before]
+    renamed: dict[str, str] = {}
+    for name in gone:
+        match = next((n for n in new if before[name] and after[n] == before[name] and n not in renamed.values()), None)
+        if match:
+            renamed[name] = match
+    listed = [c for c in columns if c.name not in gone and c.name not in new]
+    seeds = {c: k for c, k in seeds.items() if c not in new}
+    for name in gone:
+        if name in renamed:
+            listed.append(ColumnChange(name, "renamed", renamed_to=renamed[name]))
+            seeds[name] = "renamed"
+        else:
+            listed.append(ColumnChange(name, "removed"))
+            seeds[name] = "removed"
+    listed += [ColumnChange(n, "added") for n in new if n not in renamed.values()]
+    if not gone and not new:
+        return columns, seeds, []
+    parts = [f"`{n}` renamed to `{renamed[n]}`" if n in renamed else f"`{n}` removed" for n in gone]
+    parts += [f"`{n}` added" for n in new if n not in renamed.values()]
+    return listed, seeds, [f"its output columns ({source}) say: " + ", ".join(parts)
+                           + "; the values of the other columns are not proven"]
+
+
+def output_sets(base: Node, head: Node, dialect: str | None):
+    """The output columns of both sides of a changed model, without its lineage: ``(base, head,
+    source)`` with name -> expression text (``""`` when not known), from the enforced contract of
+    both sides, else the outermost select lists when both can be read, else the YAML columns
+    when both sides declare some; ``None`` when no source holds for both sides."""
+    if base.contract_enforced and head.contract_enforced:
+        return dict.fromkeys(base.columns, ""), dict.fromkeys(head.columns, ""), "from the enforced contract"
+    sql_dialect = dialect or "duckdb"
+    before, after = output_names(base.compiled_sql, sql_dialect), output_names(head.compiled_sql, sql_dialect)
+    if before is not None and after is not None:
+        return before, after, "from the select list"
+    if base.columns and head.columns:
+        return dict.fromkeys(base.columns, ""), dict.fromkeys(head.columns, ""), "from the YAML `columns:`"
+    return None
+
+
+def produced_columns(lh: ModelLineage) -> list[str]:
     """The SQL's output columns for the contract check (``*``: the list is not complete)."""
     return list(lh.columns) + (["*"] if lh.unknown_columns else [])
 

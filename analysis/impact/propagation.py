@@ -331,7 +331,8 @@ def _severity(kind: str) -> str:
     return "breaking" if kind in BREAKING else "unknown" if kind == "unknown" else "changed"
 
 
-def _path(hits: dict, key: tuple[str, str]) -> list[str]:
+def hit_path(hits: dict, key: tuple[str, str]) -> list[str]:
+    """The path of column hits from a changed column to ``key`` (``node.column``, or ``node``)."""
     path: list[str] = []
     seen: set[tuple[str, str]] = set()
     while key is not None and key not in seen:
@@ -367,7 +368,7 @@ def impacts_from_hits(hits: dict[tuple[str, str], _Hit], mesh: Mesh, fallback: M
         ))[:5]
         out.append(Impact(
             project=node.project, node=node_id, resource_type=node.resource_type, severity=severity,
-            columns=names, via=_path(hits, (node_id, worst[0][0])), owners=list(node.owners),
+            columns=names, via=hit_path(hits, (node_id, worst[0][0])), owners=list(node.owners),
             reasons=reasons, access=node.access, file=node.file_path, handles=list(node.handles),
         ))
     out.sort(key=lambda i: (-_SEVERITY_RANK[i.severity], i.project, i.node))

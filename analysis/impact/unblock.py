@@ -262,6 +262,8 @@ def _alias(change: Change, base: Node, deadline: str, dialect: str | None = None
 
 
 def _consumer_first(change: Change, reached: list[Impact]) -> Suggestion:
+    # a test breaks with the node it tests: the consumer's model is the file to edit
+    reached = [i for i in reached if i.resource_type not in ("test", "unit_test")] or reached
     files = sorted({f"{i.project}:{i.file}" for i in reached if i.file and i.severity == "breaking"}
                    or {f"{i.project}:{i.file}" for i in reached if i.file})
     renames = [c for c in change.columns if c.change == "renamed" and c.renamed_to]

@@ -16,6 +16,7 @@ One model (:func:`model_lineage`, :func:`analyse`), in one pass:
   their columns; ``canonical``: the canonical text of expressions; ``resolved``: the plain
   data they exchange);
 - ``columns``: the plain data (:class:`ColumnRef`, :class:`Upstream`, :class:`ModelLineage`);
+- ``selectlist``: the names the outermost select list outputs, without lineage (:func:`output_names`);
 - ``dialects``: the sqlglot dialects a project can be parsed with (:func:`check_dialect`).
 
 A mesh (:func:`mesh_lineage`), upstream first, doing only what changed:
@@ -35,5 +36,6 @@ __all__, __getattr__, __dir__ = public_names(__name__, {
     "dialects": ["check_dialect", "known_dialects"],
     "meshlineage": ["LineageStats", "MeshLineage", "mesh_lineage"],
     "relations": ["TableResolver", "split_relation"],
+    "selectlist": ["output_names"],
     "trace": ["Analysis", "analyse", "model_lineage"],
 })

@@ -33,12 +33,23 @@ def run(scenario):
     return go
 
 
+TESTS = ("test", "unit_test")
+
+
 def impacts(report):
-    return {i.node: (i.severity, i.columns) for i in report.impacts}
+    """Impacted nodes but data and unit tests (:func:`tests_hit`)."""
+    return {i.node: (i.severity, i.columns) for i in report.impacts if i.resource_type not in TESTS}
 
 
 def by_project(report):
-    return {p: sorted(i.node for i in items) for p, items in report.impacts_by_project().items()}
+    found = {p: sorted(i.node for i in items if i.resource_type not in TESTS)
+             for p, items in report.impacts_by_project().items()}
+    return {p: nodes for p, nodes in found.items() if nodes}
+
+
+def hit_tests(report):
+    """Impacted data tests and unit tests: test id -> (severity, columns)."""
+    return {i.node: (i.severity, i.columns) for i in report.impacts if i.resource_type in TESTS}
 
 
 def changes(report):
@@ -128,6 +139,10 @@ def test_rename_public_column(run):
     # customer_segments cannot be traced at head (it reads the renamed column): that is its
     # breaking impact, not a lineage warning of its own
     assert not [w for w in report.warnings if SEG in w], report.warnings
+    # the test on a column of the consumer that no longer builds fails too
+    assert hit_tests(report) == {
+        "test.finance.accepted_values_customer_segments_value_segment__gold__silver__bronze.e82fb21627":
+            ("breaking", ["value_segment"])}
 
 
 def test_remove_public_column(run):
@@ -136,6 +151,7 @@ def test_remove_public_column(run):
     (change,) = report.changes
     assert [(c.name, c.change) for c in change.columns] == [("most_recent_order_date", "removed")]
     assert impacts(report) == {TOP: ("breaking", ["most_recent_order_date"]), BOARD: ("breaking", [])}
+    assert hit_tests(report) == {}  # no test reads it
 
 
 def test_change_one_expression(run):
@@ -197,6 +213,13 @@ def test_unparseable_sql_is_unknown_and_blocks(run):
     assert by_project(report) == {"finance": [CHURN, ORD, SEG], "exec_reporting": [BOARD, TOP]}
     assert {sev for sev, _ in impacts(report).values()} == {"unknown"}
     assert any(p.startswith(f"{CUSTOMERS} (category `unknown`") for p in report.policy)
+    # so is every test on a column computed from it, in every project (shop's own included)
+    assert {t.split(".")[2]: sev for t, (sev, _) in hit_tests(report).items()} == {
+        "not_null_top_customers_customer_id": "unknown", "not_null_top_customers_spend_rank": "unknown",
+        "unique_top_customers_customer_id": "unknown", "not_null_customer_orders_order_id": "unknown",
+        "accepted_values_customer_segments_value_segment__gold__silver__bronze": "unknown",
+        "not_null_customer_segments_customer_id": "unknown", "unique_customer_orders_order_id": "unknown",
+        "unique_customer_segments_customer_id": "unknown", "unique_customers_customer_id": "unknown"}
 
 
 def test_sql_change_without_contract_update_is_reported(run):

@@ -37,7 +37,8 @@ def test_breaking_change_exits_1_with_json_report(mesh_repo, meshdiff_cache, tmp
     assert report["changed_project"] == "shop" and report["head"]["ref"] == "cli-rename"
     assert len(report["base"]["sha"]) == 40
     assert {i["node"] for i in report["impacts"] if i["severity"] == "breaking"} == {
-        "model.finance.customer_segments", "exposure.finance.churn_model"}
+        "model.finance.customer_segments", "exposure.finance.churn_model",
+        "test.finance.accepted_values_customer_segments_value_segment__gold__silver__bronze.e82fb21627"}
     assert report["changes"][0]["file"] == "shop/models/marts/customers.sql"
     assert set(report) >= {"changed_project", "base", "head", "conclusion", "changes", "impacts", "warnings", "errors"}
 
@@ -232,7 +233,7 @@ def test_demo_prints_the_blocking_report_and_exits_0(meshdiff_cache):
     no_traceback(proc)
     assert proc.returncode == 0, proc.stderr  # the report was shown; it is the report that blocks
     out = proc.stdout
-    assert "### ❌ Blocks the merge: 2 breaking nodes in `finance`" in out
+    assert "### ❌ Blocks the merge: 3 breaking nodes in `finance`" in out  # 2 nodes and a test
     assert "`main` ← `rename-lifetime-value`" in out
     for node in ("`customer_segments`<br><sub>finance</sub>", "`churn_model` <sub>exposure</sub><br><sub>finance</sub>",
                  "| 🟡 changed | `top_customers` |"):
@@ -242,7 +243,8 @@ def test_demo_prints_the_blocking_report_and_exits_0(meshdiff_cache):
     assert data.returncode == 0
     report = json.loads(data.stdout)
     assert {i["node"] for i in report["impacts"] if i["project"] == "finance"} == {
-        "model.finance.customer_segments", "exposure.finance.churn_model"}
+        "model.finance.customer_segments", "exposure.finance.churn_model",
+        "test.finance.accepted_values_customer_segments_value_segment__gold__silver__bronze.e82fb21627"}
 
 
 def test_lineage_markdown_of_columns_and_of_the_whole_mesh(mesh_repo, meshdiff_cache):

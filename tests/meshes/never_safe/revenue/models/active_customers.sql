@@ -1,0 +1,2 @@
+select customer_id
+from {{ ref('platform', 'customer_stats') }}

@@ -1,0 +1,2 @@
+select order_id, customer_id, subtotal
+from {{ ref('platform', 'orders') }}
