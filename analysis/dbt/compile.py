@@ -42,7 +42,7 @@ from importlib import metadata
 
 import yaml
 
-from analysis.dbt import deps, envvars, loom, renders, versions
+from analysis.dbt import deps, envvars, loom, renders
 from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
 from analysis.dbt.interface import interface_digest
@@ -303,8 +303,7 @@ def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], fo
                      layers=layers)
     total += result.seconds
     if not result.ok:
-        text = versions.with_hint(envvars.with_hint(failure_text("dbt compile", result, timeout_s)), upstream)
-        return failed(text, total, result.output)
+        return failed(envvars.with_hint(failure_text("dbt compile", result, timeout_s)), total, result.output)
     try:
         raw, manifest = accept_manifest(folders.out, project.name)
     except OutputError as exc:

@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from analysis.dbt import versions
 from analysis.errors import AnalysisError
 
 
@@ -140,16 +141,19 @@ def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, comp
     after_ups = tuple(("up", n) for n in names)
 
     def head_job(done, names=names):
-        result = compile_one(changed, {n: done[("up", n)] for n in names}, f"head ({head_ref})")
-        if not result.ok:
-            raise AnalysisError(f"{name} does not compile at {head_ref} ({changed.path})", detail=result.error,
+        ups = {n: done[("up", n)] for n in names}
+        result = compile_one(changed, ups, f"head ({head_ref})")
+        if not result.ok:  # a ref to an upstream version it lacks: the versions it has (versions.with_hint)
+            raise AnalysisError(f"{name} does not compile at {head_ref} ({changed.path})",
+                                detail=versions.with_hint(result.error, ups),
                                 hint="fix the error above; a project that does not compile cannot be analysed")
         return result
 
     def base_job(done, names=names):
-        result = compile_one(base, {n: done[("up", n)] for n in names}, f"base ({base_ref})")
+        ups = {n: done[("up", n)] for n in names}
+        result = compile_one(base, ups, f"base ({base_ref})")
         if not result.ok:
-            raise AnalysisError(f"{name} does not compile at {base_ref}", detail=result.error,
+            raise AnalysisError(f"{name} does not compile at {base_ref}", detail=versions.with_hint(result.error, ups),
                                 hint="the base must compile to compare against it")
         return result
 
