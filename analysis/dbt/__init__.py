@@ -33,7 +33,7 @@ __all__, __getattr__, __dir__ = public_names(__name__, {
     "envvars": ["env_problem", "plain_vars", "vars_problem"],
     "interface": ["interface_digest"],
     "manifest": ["handle", "load_manifest", "parse_manifest"],
-    "paths": ["read_inside"],
+    "paths": ["read_inside", "same_content"],
     "nodes": ["DataTest", "DeclaredColumn", "IMPACT_RESOURCE_TYPES", "Node", "Project", "SQL_RESOURCE_TYPES",
               "WAREHOUSE_MACROS", "dialect_for_adapter"],
     "profile": ["TARGET_RE", "check_target"],

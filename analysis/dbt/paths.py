@@ -143,6 +143,25 @@ def location_file(project_dir: str, location: str | None) -> str | None:
     return resolve_inside(project_dir, full)
 
 
+def same_content(a: str | None, b: str | None) -> bool:
+    """Whether the files ``a`` and ``b`` (paths :func:`location_file` gave) hold the same bytes;
+    ``False`` when either is missing or cannot be read (nothing proves them the same)."""
+    if not a or not b:
+        return False
+    try:
+        if os.path.getsize(a) != os.path.getsize(b):
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                x, y = fa.read(1 << 20), fb.read(1 << 20)
+                if x != y:
+                    return False
+                if not x:
+                    return True
+    except OSError:
+        return False
+
+
 def accept_manifest(out: str, project_name: str, rel: str = "target/manifest.json") -> tuple[bytes, dict]:
     """``target/manifest.json`` (or ``rel``) from the sandbox's folder, checked: no link on the
     way, a regular file within the size cap, JSON, the manifest of ``project_name``."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from analysis.impact import constraints, governance
 from analysis.lineage import ModelLineage, output_names
-from analysis.dbt import Node
+from analysis.dbt import Node, same_content
 from analysis.report import Change, ColumnChange
 
 BREAKING_KINDS = frozenset({"removed", "renamed", "retyped"})
@@ -125,9 +125,12 @@ def _modified(out, base: Node, head: Node, sides, dialect: str | None = None) ->
     new_sql = head.is_sql and sql_changed(base, head)
     seed_changed = head.resource_type == "seed" and (base.checksum != head.checksum
                                                      or base.seed_column_types != head.seed_column_types)
+    # a source reading a file of the checkout (read_csv...): its columns and values are the file's
+    file_changed = head.resource_type == "source" and bool(base.location_path or head.location_path) \
+        and not same_content(base.location_path, head.location_path)
     lb = lh = None
     sb = sh = {}
-    if new_sql or seed_changed or contract_reasons:
+    if new_sql or seed_changed or contract_reasons or file_changed:
         lb, lh, sb, sh = sides()
     if new_sql:
         if lb is None or lh is None or lb.status == "unknown" or lh.status == "unknown":
@@ -150,6 +153,16 @@ def _modified(out, base: Node, head: Node, sides, dialect: str | None = None) ->
     elif seed_changed:
         columns, seeds, col_reasons = _seed_diff(sb, sh, data_changed=base.checksum != head.checksum)
         reasons += col_reasons
+    elif file_changed:
+        if not base.location_path or not head.location_path or not sb or not sh:
+            why = "the file it reads is not a readable file of the checkout on one side"
+            reasons.append(f"the file it reads changed and its columns could not be compared: {why}")
+            out.unknown[head.unique_id] = why
+            category = "unknown"
+            seeds, columns = _all_unknown(sb, sh)
+        else:
+            columns, seeds, col_reasons = _seed_diff(sb, sh, data_changed=True, what="the file it reads")
+            reasons += col_reasons
 
     if lh is not None and lh.status != "unknown" and (contract_reasons or new_sql):
         reasons += governance.contract_vs_sql(head, produced_columns(lh), lh.types)
@@ -213,6 +226,12 @@ def output_sets(base: Node, head: Node, dialect: str | None):
     if base.columns and head.columns:
         return dict.fromkeys(base.columns, ""), dict.fromkeys(head.columns, ""), "from the YAML `columns:`"
     return None
+
+
+def _all_unknown(sb: dict, sh: dict) -> tuple[dict[str, str], list[ColumnChange]]:
+    """Nothing is proven: every column (and readers of the node as a whole) is unknown."""
+    seeds = {c: "unknown" for c in {**sb, **sh}} or {"*": "unknown"}
+    return seeds, [ColumnChange(c, "modified") for c in sorted({**sb, **sh}) if c != "*"]
 
 
 def produced_columns(lh: ModelLineage) -> list[str]:
@@ -292,14 +311,14 @@ def _column_diff(lb: ModelLineage, lh: ModelLineage, sb: dict, sh: dict):
     return columns, seeds, reasons
 
 
-def _seed_diff(sb: dict, sh: dict, *, data_changed: bool):
+def _seed_diff(sb: dict, sh: dict, *, data_changed: bool, what: str = "seed data"):
     """A seed's CSV (``data_changed``) or its ``column_types`` changed: removed, added and
     retyped columns (types from ``column_types``, else sniffed from the CSV), and every other
     column modified when the data changed."""
     columns = [ColumnChange(c, "removed") for c in sb if c not in sh]
     columns += [ColumnChange(c, "added") for c in sh if c not in sb]
     seeds = {c.name: "removed" for c in columns if c.change == "removed"}
-    reasons = ["seed data changed: the values of every column may change"] if data_changed else []
+    reasons = [f"{what} changed: the values of every column may change"] if data_changed else []
     for name in sh:
         if name not in sb:
             continue
