@@ -67,7 +67,11 @@ def run_jobs(plan: dict) -> list[dict]:
     from dbt.cli.main import dbtRunner
 
     root = plan["root"]
-    os.environ["SHOP_DATA_DIR"] = os.path.join(root, "shop", "data")
+    # another mesh (tests/analysis/test_accuracy_precision.py) names its steps and DuckDB variable
+    steps = [(project, list(args)) for project, args in plan.get("steps") or BUILD_STEPS]
+    db_variable = plan.get("db_variable", "MESHDIFF_EXAMPLES_DB")
+    if "steps" not in plan:
+        os.environ["SHOP_DATA_DIR"] = os.path.join(root, "shop", "data")
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     os.environ.pop("DBT_LOOM_CONFIG", None)
     results = []
@@ -80,10 +84,10 @@ def run_jobs(plan: dict) -> list[dict]:
                 originals[path] = handle.read()
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
-        os.environ["MESHDIFF_EXAMPLES_DB"] = job["db"]
+        os.environ[db_variable] = job["db"]
         error = None
         try:
-            for project, args in BUILD_STEPS:
+            for project, args in steps:
                 os.chdir(os.path.join(root, project))
                 _log(f"job {len(results) + 1}/{len(plan['jobs'])} {job['name']}: dbt {args[0]} {project}")
                 res = dbtRunner().invoke([*args, "--profiles-dir", ".", "--project-dir", ".", "--quiet"])
@@ -91,6 +95,8 @@ def run_jobs(plan: dict) -> list[dict]:
                     error = f"dbt {args[0]} {project} failed:\n{_failures(res)}"
                     break
             if error is None:
+                # views over files relative to a project (read_csv('data/...')) read them from there
+                os.chdir(os.path.join(root, plan.get("snapshot_in", "")))
                 with open(job["snapshot"], "wb") as handle:
                     pickle.dump(_snapshot(job["db"]), handle)
                 if not job.get("keep_db", True):

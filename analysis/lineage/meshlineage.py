@@ -46,7 +46,7 @@ from analysis.dbt import Node
 from analysis.lineage.cache import LineageCache
 from analysis.lineage.columns import ModelLineage
 from analysis.lineage.meshkeys import MeshKeys, has_sql
-from analysis.lineage.noderecords import NodeRecords
+from analysis.lineage.noderecords import NodeRecords, fingerprint_of
 from analysis.lineage.packs import EMPTY_FINGERPRINT, Record
 from analysis.lineage.prefetch import Prefetch
 from analysis.lineage.relations import TableResolver
@@ -203,7 +203,7 @@ class _Run:
             if self.cache is None or self.cache.reads(self.keys.own(node)[0]) is None:
                 models.append(node)
         return Prefetch.start(models, known, self.tables, self.dialect_of, self.make.typed, self.timeout_s,
-                              self.workers)
+                              self.workers, unique_of=self.make.unique.of)
 
     # -- one node ---------------------------------------------------------------------------
     def _visit(self, node_id: str) -> None:
@@ -242,7 +242,7 @@ class _Run:
             self.stats.partial += record.status == "partial"
             self.out.models.defer(node_id, lambda: self._decoded_lineage(node, dialect, record))
         self.out.schemas.defer(node_id, lambda: self._decoded_schema(node, dialect, record))
-        fingerprints[node_id] = record.fingerprint
+        fingerprints[node_id] = fingerprint_of(record, node)
 
     # -- lazy decoding (a damaged cached record is computed again, never fatal) --------------
     def _decoded_lineage(self, node: Node, dialect: str, record: Record) -> ModelLineage:
@@ -253,7 +253,7 @@ class _Run:
         if lineage is None:
             self._damaged()
             lineage = analyse(node.unique_id, node.compiled_sql or "", dialect, self.make.tables_of(node),
-                              self.out.schemas, timeout_s=self.timeout_s).lineage
+                              self.out.schemas, timeout_s=self.timeout_s, unique=self.make.unique).lineage
             lineage = mark(lineage, warehouse_macros(node.raw_sql))
         return lineage
 

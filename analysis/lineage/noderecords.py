@@ -31,6 +31,31 @@ from analysis.store import gc_resumed
 UNTYPED = "\0untyped"
 
 
+class UniqueKeys:
+    """node id -> :attr:`~analysis.dbt.nodes.Node.unique_keys`, read from the nodes when asked."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, nodes: Mapping[str, Node]) -> None:
+        self.nodes = nodes
+
+    def get(self, node_id: str, default=()):
+        node = self.nodes.get(node_id)
+        return node.unique_keys if node is not None and node.unique_keys else default
+
+    def of(self, reader: Node) -> dict[str, tuple]:
+        """The keys of the nodes ``reader`` depends on (what a trace of it reads), as a plain dict."""
+        return {d: self.get(d) for d in reader.depends_on if self.get(d)}
+
+
+def fingerprint_of(record: Record, node: Node) -> str:
+    """What readers of ``node`` are traced against: its schema's fingerprint, and the keys it is
+    unique on (a unique test added upstream changes what a LEFT JOIN on it proves)."""
+    if not node.unique_keys:
+        return record.fingerprint
+    return key_hash(f"{record.fingerprint}\0{node.unique_keys!r}")
+
+
 class NodeRecords:
     """Records of the nodes of one world of a mesh, read from or written to ``cache``.
 
@@ -48,6 +73,8 @@ class NodeRecords:
         self.fingerprints = fingerprints
         self.stats = stats
         self.timeout_s = timeout_s
+        #: node -> the column sets it is declared unique on (LEFT JOINs on them keep rows)
+        self.unique = UniqueKeys(keys.nodes)
         #: node -> its record (what the packs are written from); timed-out nodes have none
         self.records: dict[str, Record] = {}
         #: models traced ahead in worker processes (:mod:`analysis.lineage.prefetch`)
@@ -110,7 +137,7 @@ class NodeRecords:
             if result is None:
                 with gc_resumed():  # syntax trees have cycles
                     result = analyse(node_id, node.compiled_sql, dialect, tables, self.schemas,
-                                     timeout_s=self.timeout_s, types=typed)
+                                     timeout_s=self.timeout_s, types=typed, unique=self.unique)
             self.stats.parsed += 1
             self.stats.trace_seconds += result.seconds
             self.stats.timeouts += result.timed_out

@@ -70,9 +70,10 @@ def _start(tables: TableResolver, schemas: dict) -> None:
 
 
 def _trace(batch: list[tuple]) -> list[Analysis]:
-    # each model sees the tables as its depends_on says (a seed and a source of one relation)
-    return [analyse(node_id, sql, dialect, _TABLES.for_reader(depends_on), _SCHEMAS, timeout_s=timeout_s, types=types)
-            for node_id, sql, dialect, timeout_s, types, depends_on in batch]
+    # each model sees the tables as its depends_on says (a seed and a source of one relation), and
+    # the keys its upstreams are declared unique on (LEFT JOINs that keep rows)
+    return [analyse(node_id, sql, dialect, _TABLES.for_reader(depends_on), _SCHEMAS, timeout_s=timeout_s, types=types,
+                    unique=unique) for node_id, sql, dialect, timeout_s, types, depends_on, unique in batch]
 
 
 class Prefetch:
@@ -89,8 +90,9 @@ class Prefetch:
     @classmethod
     def start(cls, models: Iterable[Node], known: Mapping[str, dict[str, str | None]], tables: TableResolver,
               dialect_of: Callable[[Node], str], typed: Callable[[Node], bool], timeout_s: float,
-              workers: int | None = None) -> Prefetch:
-        """Send ``models`` (in order; those reading only nodes of ``known``) to a pool."""
+              workers: int | None = None, unique_of: Callable[[Node], dict] = lambda node: {}) -> Prefetch:
+        """Send ``models`` (in order; those reading only nodes of ``known``) to a pool; ``unique_of(model)``:
+        the keys its upstreams are unique on (:meth:`~analysis.lineage.noderecords.UniqueKeys.of`)."""
         self = cls()
         ready = [n for n in models if n.depends_on and all(d in known for d in n.depends_on)]
         count = worker_count(workers)
@@ -107,7 +109,7 @@ class Prefetch:
             for i in range(0, len(ready), CHUNK):
                 batch = ready[i:i + CHUNK]
                 future = self._pool.submit(_trace, [(n.unique_id, n.compiled_sql, dialect_of(n), timeout_s, typed(n),
-                                                     n.depends_on) for n in batch])
+                                                     n.depends_on, unique_of(n)) for n in batch])
                 for j, node in enumerate(batch):
                     self._pending[node.unique_id] = (future, j, typed(node))
         except (OSError, RuntimeError, AssertionError, ValueError):  # no pool here: trace in order

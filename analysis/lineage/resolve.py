@@ -41,11 +41,16 @@ class Resolver(SourceLookup, CanonicalText):
     DISTINCT ON references to output names that ``qualify`` leaves unqualified.
     """
 
-    def __init__(self, dialect: str, bindings: dict[str, str], schemas, deadline: float) -> None:
+    def __init__(self, dialect: str, bindings: dict[str, str], schemas, deadline: float, unique=None) -> None:
         self.dialect = dialect
         self.bindings = bindings
         self.schemas = schemas
         self.deadline = deadline
+        #: node id -> the column sets it is declared unique on (:attr:`analysis.dbt.nodes.Node.unique_keys`)
+        self.unique = unique if unique is not None else {}
+        #: id of a source of a kept LEFT JOIN -> the columns that decide which of its rows each
+        #: row gets: upstreams of each of its columns (:mod:`analysis.lineage.joins`)
+        self.joined: dict[int, set] = {}
         self.infos: dict[int, ScopeInfo] = {}
         self.scope_of: dict[int, Scope] = {}
         self.aliases: dict[int, dict[str, Col]] = {}

@@ -61,9 +61,9 @@ class ScopeInfo:
     and row-deciding clauses); ``rs_unknown``: reasons a row-deciding column is untraced.
     """
 
-    __slots__ = ("cols", "rs", "shape", "star", "any_col", "rs_unknown", "carry", "_full")
+    __slots__ = ("cols", "rs", "shape", "star", "any_col", "rs_unknown", "carry", "keys", "_full")
 
-    def __init__(self, cols, rs, shape, star=None, any_col=None, rs_unknown=(), carry=None):
+    def __init__(self, cols, rs, shape, star=None, any_col=None, rs_unknown=(), carry=None, keys=()):
         self.cols: dict[str, Col] = cols
         self.rs: set[ColumnRef] = rs
         self.shape: str = shape
@@ -75,6 +75,8 @@ class ScopeInfo:
         #: for a SELECT whose one incomplete star is over one source: name -> the column of that
         #: source the star carries under that name (None: not carried as it is)
         self.carry = carry
+        #: sets of output names the scope is proven unique on (:mod:`analysis.lineage.joins`)
+        self.keys = keys
         self._full: str | None = None
 
     def full(self) -> str:

@@ -21,6 +21,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from analysis.lineage.columns import ColumnRef
+from analysis.lineage.joins import kept_join, select_keys
 from analysis.lineage.resolve import SHAPE, VALUE, Acc, Col, LineageTimeout, Resolver, ScopeInfo, cap, digest
 
 _UDTF_PROJECTIONS = (exp.Explode, exp.Unnest, exp.Posexplode, exp.ExplodeOuter, exp.Inline)
@@ -176,9 +177,10 @@ def _select(r: Resolver, scope: Scope) -> ScopeInfo:
     sel: exp.Select = scope.expression
     rs: set[ColumnRef] = set()
     carriers: list = []
+    acc = Acc()
+    kept = _kept_joins(r, scope, acc)  # before the columns: they read the kept joins' sources
     cols, stars = _projections(r, scope, rs, carriers)
     r.aliases[id(scope)] = cols
-    acc = Acc()
     acc.rs.update(rs)
     sources: list[str] = []
     shape: list[str] = []  # everything but the sources that decides which rows come out
@@ -188,7 +190,8 @@ def _select(r: Resolver, scope: Scope) -> ScopeInfo:
             shape.append("sample:" + r.ser(node.args["sample"], scope, acc, SHAPE))
         if isinstance(source, Scope):
             info = r.info(source)
-            acc.rs.update(info.rs)
+            if id(source) not in r.joined:  # a kept join's rows decide its columns only
+                acc.rs.update(info.rs)
             acc.unknown.extend(info.rs_unknown)
     for pivot in scope.pivots:
         # PIVOT groups by the columns it does not pivot and spreads the FOR column;
@@ -211,7 +214,9 @@ def _select(r: Resolver, scope: Scope) -> ScopeInfo:
                 acc.take(r.source_column(source, name, scope), SHAPE)
     for join in sel.args.get("joins") or []:
         shape.append("join:" + ":".join(str(join.args.get(k) or "") for k in ("side", "kind", "method")))
-        if join.args.get("on") is not None:
+        if id(join) in kept:
+            shape.append(kept[id(join)])
+        elif join.args.get("on") is not None:
             shape.append("on:" + r.ser(join.args["on"], scope, acc, SHAPE))
         for ident in join.args.get("using") or []:
             name = ident.name.lower()
@@ -253,10 +258,30 @@ def _select(r: Resolver, scope: Scope) -> ScopeInfo:
     # PIVOT / UNPIVOT make new columns out of others: a name is not the table's column of that name
     carry = (_carry(r, scope, carriers[0]) if len(carriers) == 1 and len(stars) == 1 and not scope.pivots
              else None)
+    keys = select_keys(r, scope, cols, len(kept), star)
     if len(sources) == 1 and not shape:  # passes its one source's rows through: transparent
-        return ScopeInfo(cols, acc.rs, sources[0], star=star, rs_unknown=acc.unknown, carry=carry)
+        return ScopeInfo(cols, acc.rs, sources[0], star=star, rs_unknown=acc.unknown, carry=carry, keys=keys)
     shape_text = digest("\n".join(["select", *sources, *shape]))
-    return ScopeInfo(cols, acc.rs, shape_text, star=star, rs_unknown=acc.unknown, carry=carry)
+    return ScopeInfo(cols, acc.rs, shape_text, star=star, rs_unknown=acc.unknown, carry=carry, keys=keys)
+
+
+def _kept_joins(r: Resolver, scope: Scope, acc: Acc) -> dict[int, str]:
+    """LEFT JOINs of a SELECT on a proven key of the joined source (:mod:`analysis.lineage.joins`),
+    in order: their ON columns and the joined scope's row shaping become upstreams of every column
+    read from that source (``r.joined``), not row shaping. Returns id(join) -> its shape text."""
+    kept: dict[int, str] = {}
+    for join in scope.expression.args.get("joins") or []:
+        source = kept_join(r, scope, join)
+        if source is None:
+            continue
+        on = Acc()
+        kept[id(join)] = "on:" + r.ser(join.args["on"], scope, on, SHAPE)
+        acc.unknown.extend(on.unknown)
+        extra = set(on.rs)
+        if isinstance(source, Scope):
+            extra |= r.info(source).rs
+        r.joined[id(source)] = extra
+    return kept
 
 
 def _carry(r: Resolver, scope: Scope, carrier):

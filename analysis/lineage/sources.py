@@ -74,7 +74,16 @@ class SourceLookup:
     def source_column(self, source, name: str, scope: Scope) -> Col:
         """Column ``name`` of ``source``: a mesh table column, an inner scope's column, a
         table function's (derived from its arguments) or a column of a table outside the
-        mesh (no upstream)."""
+        mesh (no upstream). The source of a kept LEFT JOIN adds what decides its match
+        (:attr:`Resolver.joined`)."""
+        col = self._source_column(source, name, scope)
+        extra = self.joined.get(id(source)) if self.joined else None
+        if extra:
+            col = Col({**col.refs, **{ref: False for ref in extra if ref not in col.refs}}, col.canon, col.unknown,
+                      col.type)
+        return col
+
+    def _source_column(self, source, name: str, scope: Scope) -> Col:
         if isinstance(source, Scope):
             info = self.info(source)
             col = info.cols.get(name) or info.any_col

@@ -74,7 +74,7 @@ from analysis.lineage.scopes import dedupe_names, rename_duplicates, walk
 from analysis.lineage.relations import TableKey, TableResolver, describe_table, is_file_reader
 
 #: bump when the output of :func:`analyse` changes for the same input (invalidates caches)
-ALGORITHM_VERSION = "4"  # 4: a pivoted star carries no name, DISTINCT * unknown; 3: window keys are values
+ALGORITHM_VERSION = "5"  # 5: LEFT JOINs on proven keys; 4: a pivoted star carries no name, DISTINCT *; 3: windows
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TOKEN = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")
@@ -106,8 +106,11 @@ def model_lineage(node_id: str, sql: str, dialect: str, tables: TableResolver,
 
 def analyse(node_id: str, sql: str, dialect: str, tables: TableResolver,
             schemas: Mapping[str, Mapping[str, str | None]], *, timeout_s: float = 10.0,
-            types: bool = True) -> Analysis:
+            types: bool = True, unique: Mapping[str, tuple] | None = None) -> Analysis:
     """:func:`model_lineage` plus the resolver keys it used and timings.
+
+    ``unique``: node id -> the column sets it is declared unique on (``get`` is enough), which
+    prove LEFT JOINs that keep their left side's rows (:mod:`analysis.lineage.joins`).
 
     ``types=False`` skips sqlglot's type annotation (a quarter of the time of a model): for a
     model whose output types come from elsewhere (a catalog entry) and are checked against
@@ -118,7 +121,8 @@ def analyse(node_id: str, sql: str, dialect: str, tables: TableResolver,
     out = Analysis(ModelLineage.unknown(node_id, ""))
     try:
         with _time_limit(timeout_s) as deadline:
-            out.lineage = _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, out.phases, types)
+            out.lineage = _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, out.phases, types,
+                               unique)
     except LineageTimeout:
         out.timed_out = True
         out.lineage = ModelLineage.unknown(
@@ -148,7 +152,8 @@ def analyse(node_id: str, sql: str, dialect: str, tables: TableResolver,
 
 # -- phases ----------------------------------------------------------------------------------
 
-def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phases, annotate=True) -> ModelLineage:
+def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phases, annotate=True,
+         unique=None) -> ModelLineage:
     clock = time.perf_counter()
     tree = _parse_single(node_id, sql, dialect)
     phases["parse"] = time.perf_counter() - clock
@@ -179,7 +184,7 @@ def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phase
     phase[0] = "scope walk"
     clock = time.perf_counter()
     scopes = list(build_scope(tree).traverse())
-    root = walk(Resolver(dialect, bindings, schemas, deadline), scopes)
+    root = walk(Resolver(dialect, bindings, schemas, deadline, unique), scopes)
     phases["walk"] = time.perf_counter() - clock
 
     phase[0] = "type annotation"

@@ -311,3 +311,24 @@ def test_a_warehouse_macro_is_seen_on_a_real_compile_loaded_as_the_pipeline_load
     lin = run(loaded.nodes, order).models["model.wh.unioned"]
     assert lin.status == "partial" and "*" in lin.unknown_columns
     assert "union_relations" in lin.reason
+
+
+def test_a_left_join_on_a_declared_key_keeps_rows_and_a_new_key_is_seen_through_the_cache(tmp_path):
+    from analysis.lineage.cache import LineageCache
+
+    customers = Node("model.shop.customers", "shop", "customers", "model", relation_name=rel("customers"),
+                     compiled_sql="select 1 as id, 'a' as name", file_path="models/customers.sql")
+    orders = Node("model.shop.orders", "shop", "orders", "model", relation_name=rel("orders"),
+                  compiled_sql="select 1 as id, 1 as customer_id", file_path="models/orders.sql")
+    sql = (f"select o.id, c.name from {rel('orders')} o left join {rel('customers')} c on c.id = o.customer_id")
+    report = model("model.shop.report", sql, depends_on=(orders.unique_id, customers.unique_id))
+    order = [customers.unique_id, orders.unique_id, report.unique_id]
+
+    def shaping(unique_keys):
+        customers.unique_keys = unique_keys
+        nodes = {n.unique_id: n for n in (customers, orders, report)}
+        return run(nodes, order, cache=LineageCache(str(tmp_path))).models[report.unique_id].row_shaping
+
+    assert shaping(()) == {ColumnRef(customers.unique_id, "id"), ColumnRef(orders.unique_id, "customer_id")}
+    assert shaping((("id",),)) == frozenset()  # the same cache folder: the key is part of what it reads
+    assert shaping(()) != frozenset()
