@@ -115,7 +115,8 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
     catalog = read_catalogs(req.catalogs)
     cache = LineageCache(os.path.join(cache_dir, "lineage"), key=req.cache_key)
     base_lineage = _lineage(base_mesh, "base", cache, req.lineage_timeout_s, req.progress, catalog)
-    head_lineage = _lineage(head_mesh, "head", cache, req.lineage_timeout_s, req.progress, catalog)
+    head_lineage = _lineage(head_mesh, "head", cache, req.lineage_timeout_s, req.progress,
+                            _catalog_at_head(catalog, base_mesh, head_mesh))
     report.timings["lineage_s"] = round(time.monotonic() - clock, 3)
 
     with step(req.progress, "impact", "diff and propagation"):
@@ -260,6 +261,21 @@ def _load(loader: ProjectLoader, results: dict[str, CompileResult], specs: dict[
 
 
 # -- 4. lineage -------------------------------------------------------------------------------
+def _catalog_at_head(catalog: dict, base_mesh: Mesh, head_mesh: Mesh) -> dict:
+    """The catalog describes the warehouse as built from the base: at head, only the entries of
+    nodes whose SQL (a seed: its file) is the base's still hold; a changed node is traced as it is
+    (else a column the PR retypes keeps the catalog's old type, and the retype is not seen)."""
+    if not catalog:
+        return catalog
+    out = {}
+    for uid, entry in catalog.items():
+        base, head = base_mesh.nodes.get(uid), head_mesh.nodes.get(uid)
+        if base is head or (base is not None and head is not None and base.compiled_sql == head.compiled_sql
+                            and base.checksum == head.checksum):
+            out[uid] = entry
+    return out
+
+
 def _lineage(mesh: Mesh, label: str, cache: LineageCache, timeout_s: float, progress: Observer | None,
              catalog=None) -> MeshLineage:
     with step(progress, "lineage", label, total=len(mesh.nodes)):
