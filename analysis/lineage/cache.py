@@ -3,22 +3,21 @@
 Keys (all content hashes):
 
 - *sql key* ``sha256(ALGORITHM_VERSION, dialect, compiled SQL)``: which tables a SQL text
-  names depends on nothing else, so ``reads/<sql key>`` (the resolver keys the SQL looked up)
-  never goes stale;
+  names depends on nothing else, so the resolver keys the SQL looked up never go stale;
 - *lineage key* ``sha256(sql key, [(resolver key, node id it resolves to now, fingerprint of
   that node's schema)])``: it changes when the SQL, the dialect, the algorithm, the binding
   of a table or the schema of a table the SQL reads changes, and for nothing else;
-  ``lineage/<lineage key>`` holds the :class:`ModelLineage`;
 - *record key*: a lineage key plus what else the node's output schema depends on (its
   declared columns and contract, a catalog entry); :class:`analysis.lineage.packs.Record` s are
   stored by project in *packs* (:mod:`analysis.lineage.packs`), one file per project.
 
-On a warm run a reads record is re-resolved against the current mesh with dict lookups
-(no parsing) to compute the keys. Three layers: memory; packs (one read per project); one
-file per key (written atomically via a temp file and ``os.replace``; default
-``$MESHDIFF_CACHE_DIR/lineage`` or ``~/.cache/meshdiff/lineage``). Every file is sealed
+On a warm run a record's reads are re-resolved against the current mesh with dict lookups
+(no parsing) to compute the keys. Two layers written: memory, and packs (one file per project,
+read once; a project whose pack is missing reads its last packs, :mod:`analysis.lineage.recordpacks`),
+under ``$MESHDIFF_CACHE_DIR/lineage`` or ``~/.cache/meshdiff/lineage``. Files of one record per
+key (``reads/``, ``lineage/``), which earlier versions wrote, are still read. Every file is sealed
 (:func:`analysis.store.sealer_for`, with the caller's key); a corrupt, unreadable or not
-validly sealed file is ignored (counted in :attr:`CacheStats.corrupt`) and rewritten. Results of a time-out
+validly sealed file is ignored (counted in :attr:`CacheStats.corrupt`). Results of a time-out
 are not stored: a slow machine must not turn a model into "unknown" for good. Never pickle.
 """
 from __future__ import annotations
@@ -152,13 +151,8 @@ class LineageCache(RecordPacks):
         if analysis.timed_out:
             return
         reads = [tuple(k) for k in dict.fromkeys(tuple(k) for k in analysis.lookups)]
-        known = self._reads.get(key)
-        if known is None or [list(k) for k in known] != [list(k) for k in reads]:
-            self._reads[key] = reads
-            self._store("reads", key, {"format": LINEAGE_FORMAT, "reads": [list(k) for k in reads]})
-        value = lineage_to_json(analysis.lineage)
-        self._values[lineage_key_] = value
-        self._store("lineage", lineage_key_, value)
+        self._reads[key] = reads
+        self._values[lineage_key_] = lineage_to_json(analysis.lineage)  # on disk through the packs
 
     def get(self, node_id: str, sql: str, dialect: str, tables: TableResolver,
             schemas: Mapping[str, Mapping[str, str | None]]) -> ModelLineage | None:
@@ -206,13 +200,5 @@ class LineageCache(RecordPacks):
             return None
         return data
 
-    def _store(self, kind: str, key: str, data: dict) -> None:
-        if self.directory is None:
-            return
-        try:
-            self._sealer.write(self._path(kind, key), json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
-            self.stats.writes += 1
-        except OSError:
-            self.stats.write_errors += 1  # a read-only cache dir degrades to memory only
 
 

@@ -168,8 +168,10 @@ class _Run:
                                     self.out.fingerprints, self.stats, self.timeout_s)
             packs = self.keys.packs(ids)
             if self.cache is not None:
-                for address in packs:
+                for address, node_ids in packs.items():
                     self.cache.load_pack(address)
+                    if not self.cache.has_pack(address):  # a model changed: the project's last packs
+                        self.cache.load_recent(self.nodes[node_ids[0]].project, skip=address)
             self.make.prefetch = self._prefetch(ids)
             try:
                 for done, node_id in enumerate(ids, 1):
@@ -279,7 +281,7 @@ class _Run:
             found = [(n, records[n]) for n in node_ids if n in records]
             if len(found) < len(node_ids):
                 continue  # a time-out: not cached
-            self.cache.store_pack(address, found)
+            self.cache.store_pack(address, found, self.nodes[node_ids[0]].project)
 
 
 def _resolver(nodes: Mapping[str, Node], cache: LineageCache | None) -> TableResolver:

@@ -89,7 +89,7 @@ def test_corrupt_files_are_ignored_and_rewritten(tmp_path):
     cache = LineageCache(str(tmp_path))
     again = run(build(), cache)
     assert again.models == cold.models
-    assert again.stats.parsed == 4 and cache.stats.corrupt >= 4
+    assert again.stats.parsed == 4 and cache.stats.corrupt >= 2  # both packs (unsealed pointers: absent)
     for path in cache_files(tmp_path):
         with open(path) as handle:
             text = handle.read()
@@ -101,15 +101,26 @@ def test_corrupt_files_are_ignored_and_rewritten(tmp_path):
 
 
 def test_malformed_record_is_a_miss_not_a_crash(tmp_path):
+    """Files of one record per key (what earlier versions wrote) are still read; a malformed
+    one, validly sealed, is a miss; so is a project's list of recent packs that is no list."""
+    from analysis.lineage.cache import sql_key
+    from analysis.store import sealer_for
+
+    sealer = sealer_for(str(tmp_path))
     run(build(), LineageCache(str(tmp_path)))
     for path in cache_files(tmp_path):
-        if os.sep + "lineage" + os.sep in path:
-            with open(path, "w") as handle:
-                json.dump({"format": 1, "columns": "nope"}, handle)
+        if os.sep + "recent" + os.sep in path:
+            sealer.write(path, json.dumps({"not": "a list"}).encode())
         elif os.sep + "packs" + os.sep in path:
             os.unlink(path)
+    for node in build().values():
+        if node.compiled_sql:  # an old-style reads record per SQL text, malformed
+            key = sql_key(node.compiled_sql, "duckdb")
+            sealer.write(os.path.join(str(tmp_path), "reads", key[:2], key + ".json"),
+                         json.dumps({"format": 1, "reads": "nope"}).encode())
     cache = LineageCache(str(tmp_path))
-    assert run(build(), cache).stats.parsed == 4 and cache.stats.corrupt == 4
+    out = run(build(), cache)
+    assert out.stats.parsed == 4 and all(m.status == "ok" for m in out.models.values())
 
 
 def _damage_packs(tmp_path, *, reseal: bool) -> None:
@@ -268,5 +279,21 @@ def test_a_project_digest_names_its_pack(tmp_path):
     nodes[DIM].compiled_sql = f"select customer_id, name, email from {rel('stg_customers')}"
     cache = LineageCache(str(tmp_path))
     head = mesh_lineage(nodes, ORDER, lambda n: "duckdb", cache=cache, digests={**digests, "shop": "shop-2"})
-    assert cache.stats.packs_read == 1 and head.stats.parsed == 3  # stg, dim (no pack, no files), fact
+    # shop's pack under its new name is missing: its previous pack is read, and serves stg
+    # (unchanged); dim (new SQL) and fact (reads dim) are traced
+    assert cache.stats.packs_read == 2 and head.stats.parsed == 2
     assert head.models[OTHER] == cold.models[OTHER] and list(head.schemas[DIM]) == ["customer_id", "name", "email"]
+
+
+def test_records_are_written_per_project_not_per_model(tmp_path):
+    """A cold run writes one pack per project and one short list of recent packs per project,
+    no file per model; a model change elsewhere in the project is served from the last pack."""
+    run(build(), LineageCache(str(tmp_path)))
+    files = [os.path.relpath(p, tmp_path).split(os.sep) for p in cache_files(tmp_path)]
+    assert all(f[0] == "packs" for f in files) and len(files) == 4
+    assert sum(f[1] == "recent" for f in files) == 2 and sum(f[-1].endswith(".jsonl") for f in files) == 2
+    nodes = build()
+    nodes[OTHER].compiled_sql = nodes[OTHER].compiled_sql.replace("select ", "select 1 as one, ", 1)
+    cache = LineageCache(str(tmp_path))
+    again = run(nodes, cache)
+    assert again.stats.parsed == 1 and cache.stats.packs_read == 2  # shop's, and finance's last (its new one is missing)
