@@ -96,3 +96,9 @@ def test_an_env_var_model_analysed_with_the_mesh_files_env_or_the_flag(tmp_path,
                     cache=meshdiff_cache)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(open(out).read())["errors"] == []
+
+    # meshdiff lineage takes them too
+    proc = meshdiff("lineage", "--project", f"{repo}/lake", "--env", "LAKE_REGION=eu", "--vars", "{unused: 1}",
+                    "--column", "model.lake.stg_events.region", "--format", "json", cache=meshdiff_cache)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"model.lake.stg_events.region": ["model.lake.orders.v2.region"]}
