@@ -251,6 +251,13 @@ def _select(r: Resolver, scope: Scope) -> ScopeInfo:
         shape.append("distinct-values:" + "|".join(c.canon for c in cols.values()))
     if group is None and any(_has_agg(p.unalias()) for p in sel.selects):
         shape.append("aggregate")
+    if kept:  # a kept join none of whose columns is read: the SQL still reads its ON columns
+        used = set(acc.rs).union(*(c.refs for c in cols.values()))
+        for join in sel.args.get("joins") or []:
+            entry = scope.selected_sources.get(join.alias_or_name) if id(join) in kept else None
+            extra = r.joined.get(id(entry[1]), set()) if entry else set()
+            if not extra <= used:
+                acc.rs.update(extra)
     star = "; ".join(stars) or None
     if star and ((distinct is not None and not distinct.args.get("on")) or grouped_all):
         # every column of the star, known or not, decides which rows come out

@@ -74,7 +74,7 @@ from analysis.lineage.scopes import dedupe_names, rename_duplicates, walk
 from analysis.lineage.relations import TableKey, TableResolver, describe_table, is_file_reader
 
 #: bump when the output of :func:`analyse` changes for the same input (invalidates caches)
-ALGORITHM_VERSION = "5"  # 5: LEFT JOINs on proven keys; 4: a pivoted star carries no name, DISTINCT *; 3: windows
+ALGORITHM_VERSION = "6"  # 6: an unread kept join keeps its keys; 5: LEFT JOINs on proven keys; 4, 3: stars, windows
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TOKEN = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")

@@ -114,3 +114,12 @@ def test_distinct_over_a_star_of_unknown_columns_proves_no_key():
     lin = run(f"""with d as (select distinct * from "mesh"."main"."blob")
                   select o.id, d.x from {O} o left join d on d.id = o.id""")
     assert {"orders.id"} <= rows(lin) or lin.unknown_columns
+
+
+def test_a_kept_join_whose_columns_are_not_read_still_reads_its_keys():
+    """`select o.* from orders o left join customers c on c.id = o.customer_id`: no column of c
+    comes out, but the SQL reads c.id and o.customer_id: removing or renaming either breaks the
+    model. They must stay in its lineage (row shaping, as without a proven key), never vanish."""
+    lin = run(f"select o.id, o.amount from {O} o left join {C} c on c.id = o.customer_id")
+    assert lin.status == "ok"
+    assert {"customers.id", "orders.customer_id"} <= rows(lin)
