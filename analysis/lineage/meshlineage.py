@@ -46,8 +46,8 @@ from analysis.dbt import Node
 from analysis.lineage.cache import LineageCache
 from analysis.lineage.columns import ModelLineage
 from analysis.lineage.meshkeys import MeshKeys, has_sql
-from analysis.lineage.noderecords import NodeRecords, fingerprint_of
-from analysis.lineage.packs import EMPTY_FINGERPRINT, Record
+from analysis.lineage.noderecords import NodeRecords, fingerprint_of, input_fingerprint
+from analysis.lineage.packs import EMPTY_FINGERPRINT, Record, schema_fingerprint
 from analysis.lineage.prefetch import Prefetch
 from analysis.lineage.relations import TableResolver
 from analysis.lineage.schema import model_schema, seed_schema
@@ -204,8 +204,10 @@ class _Run:
                 continue  # done in the previous world: most likely taken as it is
             if self.cache is None or self.cache.reads(self.keys.own(node)[0]) is None:
                 models.append(node)
+        fingerprints = {k: input_fingerprint(schema_fingerprint(v), self.nodes[k]) for k, v in known.items()}
         return Prefetch.start(models, known, self.tables, self.dialect_of, self.make.typed, self.timeout_s,
-                              self.workers, unique_of=self.make.unique.of)
+                              self.workers, unique_of=self.make.unique.of,
+                              fingerprints=fingerprints)
 
     # -- one node ---------------------------------------------------------------------------
     def _visit(self, node_id: str) -> None:

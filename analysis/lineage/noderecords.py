@@ -51,9 +51,14 @@ class UniqueKeys:
 def fingerprint_of(record: Record, node: Node) -> str:
     """What readers of ``node`` are traced against: its schema's fingerprint, and the keys it is
     unique on (a unique test added upstream changes what a LEFT JOIN on it proves)."""
+    return input_fingerprint(record.fingerprint, node)
+
+
+def input_fingerprint(schema_fingerprint_: str, node: Node) -> str:
+    """:func:`fingerprint_of` from a schema's fingerprint (before any record exists)."""
     if not node.unique_keys:
-        return record.fingerprint
-    return key_hash(f"{record.fingerprint}\0{node.unique_keys!r}")
+        return schema_fingerprint_
+    return key_hash(f"{schema_fingerprint_}\0{node.unique_keys!r}")
 
 
 class NodeRecords:

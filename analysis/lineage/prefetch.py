@@ -90,16 +90,19 @@ class Prefetch:
     @classmethod
     def start(cls, models: Iterable[Node], known: Mapping[str, dict[str, str | None]], tables: TableResolver,
               dialect_of: Callable[[Node], str], typed: Callable[[Node], bool], timeout_s: float,
-              workers: int | None = None, unique_of: Callable[[Node], dict] = lambda node: {}) -> Prefetch:
+              workers: int | None = None, unique_of: Callable[[Node], dict] = lambda node: {},
+              fingerprints: Mapping[str, str] | None = None) -> Prefetch:
         """Send ``models`` (in order; those reading only nodes of ``known``) to a pool; ``unique_of(model)``:
-        the keys its upstreams are unique on (:meth:`~analysis.lineage.noderecords.UniqueKeys.of`)."""
+        the keys its upstreams are unique on (:meth:`~analysis.lineage.noderecords.UniqueKeys.of`);
+        ``fingerprints``: those of ``known`` as the walk computes them (default: of the schemas)."""
         self = cls()
         ready = [n for n in models if n.depends_on and all(d in known for d in n.depends_on)]
         count = worker_count(workers)
         if count < 2 or len(ready) < MIN_MODELS:
             return self
         schemas = {k: dict(v) for k, v in known.items()}
-        self._fingerprints = {k: schema_fingerprint(v) for k, v in schemas.items()}
+        self._fingerprints = dict(fingerprints) if fingerprints is not None else \
+            {k: schema_fingerprint(v) for k, v in schemas.items()}
         try:
             context = multiprocessing.get_context("forkserver")
             # workers fork from a server that imported this module (sqlglot included) once

@@ -73,3 +73,13 @@ def test_worker_count(monkeypatch):
     monkeypatch.setattr(prefetch, "_load", lambda: 4.0)  # every core busy already: no pool
     assert prefetch.worker_count() == 1
     assert prefetch.worker_count(2) == 2  # asked for: given
+
+
+def test_upstreams_with_unique_keys_are_traced_ahead_too(wired):
+    """A node declared unique on a key changes what its readers are traced against (a LEFT JOIN
+    on it keeps rows): the worker's trace is checked against that too, and used."""
+    wired[STG_C] = dataclasses.replace(wired[STG_C], unique_keys=(("customer_id",),))
+    alone = run(wired, workers=1)
+    ahead = run(wired, workers=2)
+    assert answers(ahead) == answers(alone)
+    assert ahead.stats.prefetched == 4  # ORDERS, which reads STG_C, among them
