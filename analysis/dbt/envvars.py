@@ -5,9 +5,9 @@ A model calling ``env_var('NAME')`` without a default does not compile unless ``
 and meshdiff runs dbt with an allow-listed environment (nothing of the caller's): these are the
 values it adds. They are **not secrets**: PR code can read and print them (a model can select
 ``'{{ env_var("NAME") }}'``), so they may reach the comment. Names dbt keeps secret
-(``DBT_ENV_SECRET_*``) and names that steer the run itself (``PATH``, ``HOME``, ``LD_*``,
-``PYTHON*``, meshdiff's own ``DBT_*`` settings) are refused. Both are part of the compile key
-(:func:`key_text`): another value is another compile.
+(``DBT_ENV_SECRET_*``) and names that steer the run itself (``PATH``, ``HOME``, ``LD_*``, glibc's
+loader, locale and resolver variables, ``PYTHON*``, meshdiff's own ``DBT_*`` settings) are
+refused. Both are part of the compile key (:func:`key_text`): another value is another compile.
 """
 from __future__ import annotations
 
@@ -19,8 +19,13 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _RESERVED = {"PATH", "HOME", "TMPDIR", "TMP", "TEMP", "PWD", "SHELL", "USER", "LOGNAME", "LANG", "LC_ALL",
              "DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_LOOM_CONFIG",
              "DBT_SEND_ANONYMOUS_USAGE_STATS", "DO_NOT_TRACK", "DBT_TARGET", "DBT_PROFILE", "DBT_STATE",
-             "DBT_DEFER", "DBT_FULL_REFRESH", "DBT_PARTIAL_PARSE"}
-_RESERVED_PREFIXES = ("LD_", "PYTHON", "DBT_ENV_SECRET_", "MESHDIFF_")
+             "DBT_DEFER", "DBT_FULL_REFRESH", "DBT_PARTIAL_PARSE",
+             # what glibc drops for a set-user-id program (ld.so(8), "secure-execution mode"): they
+             # steer the loader, iconv modules, locales, name resolution and malloc of the host's
+             # bwrap process and of everything in the sandbox
+             "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
+             "MALLOC_TRACE", "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR"}
+_RESERVED_PREFIXES = ("LD_", "LC_", "MALLOC_", "PYTHON", "DBT_ENV_SECRET_", "MESHDIFF_")
 #: largest value of one variable, and of all vars as JSON
 MAX_VALUE = 4096
 MAX_VARS = 65536

@@ -25,6 +25,9 @@ def test_bad_env_and_vars_are_refused_before_any_compile():
         inputs.env_values(["DBT_ENV_SECRET_TOKEN=x"])
     with pytest.raises(AnalysisError, match="PATH is set by meshdiff itself"):
         inputs.env_values(["PATH=/tmp"])
+    for name in ("GCONV_PATH", "GLIBC_TUNABLES", "LOCPATH", "LC_CTYPE", "MALLOC_ARENA_MAX", "LD_AUDIT"):
+        with pytest.raises(AnalysisError, match=f"{name} is set by meshdiff itself or steers how dbt runs"):
+            inputs.env_values([f"{name}=/tmp/x"])
     with pytest.raises(AnalysisError, match="not NAME=VALUE"):
         inputs.env_values(["LAKE_REGION"])
     assert inputs.env_values(["LAKE_REGION=eu", "EMPTY="]) == {"LAKE_REGION": "eu", "EMPTY": ""}
