@@ -366,10 +366,13 @@ def impacts_from_hits(hits: dict[tuple[str, str], _Hit], mesh: Mesh, fallback: M
             (f"`{c}` {h.reason}" if c != ALL and (h.parent is None or h.parent[1] != ALL) else h.reason)
             for c, h in sorted(cols, key=lambda x: (-_SEVERITY_RANK[x[1].severity], x[0])) if h.reason
         ))[:5]
+        # who is named and pinged comes from the base where the node exists there: a PR cannot
+        # choose whom it mentions or asks for a review by editing a group's owner
+        owned = (fallback.nodes.get(node_id) if fallback else None) or node
         out.append(Impact(
             project=node.project, node=node_id, resource_type=node.resource_type, severity=severity,
-            columns=names, via=hit_path(hits, (node_id, worst[0][0])), owners=list(node.owners),
-            reasons=reasons, access=node.access, file=node.file_path, handles=list(node.handles),
+            columns=names, via=hit_path(hits, (node_id, worst[0][0])), owners=list(owned.owners),
+            reasons=reasons, access=node.access, file=node.file_path, handles=list(owned.handles),
         ))
     out.sort(key=lambda i: (-_SEVERITY_RANK[i.severity], i.project, i.node))
     return out

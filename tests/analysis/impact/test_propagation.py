@@ -189,3 +189,15 @@ def test_a_reader_partial_for_an_unresolved_table_is_the_whole_node_not_a_made_u
     assert reachable_columns(index, ColumnRef(src, "channel")) == [reader]
     hits = propagate(index, {src: {"channel": "removed"}})
     assert set(hits) == {(reader, "*")}
+
+
+def test_owners_and_handles_come_from_the_base_where_the_node_exists_there():
+    # a PR that rewrites a group's owner (and handle) cannot choose whom the comment pings
+    from dataclasses import replace
+    base = world()
+    head_nodes = dict(base.mesh.nodes)
+    head_nodes[REVENUE] = replace(head_nodes[REVENUE], owners=("Mallory <m@x>",), handles=("@mallory",))
+    head = replace(base.mesh, nodes=head_nodes)
+    hits = propagate(build_index([base]), {ORDERS: {"amount": "removed"}})
+    impact = {i.node: i for i in impacts_from_hits(hits, head, base.mesh)}[REVENUE]
+    assert impact.owners == ["Finance <f@x>"] and "@mallory" not in impact.handles
