@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from analysis.report import Report
 from bot.render import escape as esc
 from bot.render import mermaid, owners, tables, unblock, verdict
-from bot.render.facts import by_severity, plural, projects
+from bot.render.facts import by_severity, count_phrase, plural, projects
 
 MARKER = "<!-- meshdiff:impact -->"
 
@@ -98,8 +98,7 @@ def _body(reports: list[Report], budget: Budget, *, mention: str, page_url: str 
 
 
 def _fold(view, report: Report, shown: set[int], page_url: str | None) -> list[str]:
-    counts = ", ".join(f"{n} {'may change values' if s == 'changed' else s}"
-                       for s, n in view.counts.items() if n)
+    counts = ", ".join(count_phrase(s, n, t) for s, (n, t) in view.split_counts().items() if n or t)
     if view.broken:
         counts = "does not compile" + (f"; {counts}" if counts else "")
     visible = [i for i in view.impacts if id(i) in shown]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from analysis.report import Report
 from bot.render import escape as esc
 from bot.render import tables, verdict
-from bot.render.facts import SEVERITIES, by_severity, plural, projects
+from bot.render.facts import by_severity, count_phrase, plural, projects
 
 LIMIT = 65_000
 
@@ -68,7 +68,7 @@ def _text(reports: list[Report], keep: int | None, paths: bool, page_url: str | 
             out += ["", "### Changes", ""] + tables.change_bullets(r.changes, r, limit=10_000)
         for view in projects(r):
             visible = [i for i in view.impacts if id(i) in shown]
-            counts = ", ".join(f"{n} {s}" for s in SEVERITIES if (n := view.counts[s]))
+            counts = ", ".join(count_phrase(s, n, t) for s, (n, t) in view.split_counts().items() if n or t)
             out += ["", f"### {esc.code(view.name)}: {counts or 'does not compile'}", ""]
             out += tables.table(visible, r, project=view.name, hidden=len(view.impacts) - len(visible),
                                 where=f"the [impact page]({page_url})" if page_url else "the impact page")

@@ -16,6 +16,13 @@ CAT_ICON = {"breaking": "🔴", "unknown": "🟠", "partial": "🟡", "additive"
 WORD = {"breaking": "breaking", "unknown": "unknown", "changed": "may change values"}
 #: how many hops of a path are shown before it is shortened with …
 PATH_HOPS = 4
+#: resource types counted as tests, apart from the nodes that hold data (models, exposures, …)
+TEST_TYPES = ("test", "unit_test")
+
+
+def is_test(impact: Impact) -> bool:
+    """A data test or unit test: it reads the data, it holds none."""
+    return impact.resource_type in TEST_TYPES
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
@@ -42,6 +49,14 @@ def split_column(path_item: str, nodes: set[str]) -> tuple[str, str | None]:
     return (node, col) if node else (path_item, None)
 
 
+def test_name(node_id: str, *, project: str | None = None) -> str:
+    """A test's short name without dbt's hash suffix: ``test.finance.not_null_x_id.071fd913f1``
+    -> ``not_null_x_id``."""
+    name = short(node_id, project=project)
+    head, _, tail = name.rpartition(".")
+    return head if head and len(tail) == 10 and all(c in "0123456789abcdef" for c in tail) else name
+
+
 def project_of(node_id: str) -> str:
     parts = node_id.split(".")
     return parts[1] if len(parts) > 2 else ""
@@ -57,9 +72,18 @@ class ProjectView:
 
     @property
     def counts(self) -> dict[str, int]:
+        """severity -> impacted nodes, tests included."""
         out = {s: 0 for s in SEVERITIES}
         for i in self.impacts:
             out[i.severity] = out.get(i.severity, 0) + 1
+        return out
+
+    def split_counts(self) -> dict[str, tuple[int, int]]:
+        """severity -> (nodes that are not tests, tests)."""
+        out = {s: (0, 0) for s in SEVERITIES}
+        for i in self.impacts:
+            nodes, tests = out.get(i.severity, (0, 0))
+            out[i.severity] = (nodes, tests + 1) if is_test(i) else (nodes + 1, tests)
         return out
 
     @property
@@ -70,7 +94,9 @@ class ProjectView:
 
 
 def by_severity(impacts: list[Impact]) -> list[Impact]:
-    return sorted(impacts, key=lambda i: (RANK.get(i.severity, 9), i.project, i.node))
+    """Worst first; within a severity the tests after every other node (a budget cuts them
+    first), then by project and node."""
+    return sorted(impacts, key=lambda i: (RANK.get(i.severity, 9), is_test(i), i.project, i.node))
 
 
 def projects(report: Report) -> list[ProjectView]:
@@ -85,14 +111,27 @@ def projects(report: Report) -> list[ProjectView]:
                                                  if v.worst < 9 else 0, v.name))
 
 
-def counts(reports: list[Report]) -> dict[str, dict[str, int]]:
-    """severity -> project -> number of impacted nodes."""
+def counts(reports: list[Report], *, tests: bool | None = None) -> dict[str, dict[str, int]]:
+    """severity -> project -> number of impacted nodes (``tests``: only tests if true, none
+    if false, all if ``None``)."""
     out: dict[str, dict[str, int]] = {s: {} for s in SEVERITIES}
     for report in reports:
         for impact in report.impacts:
+            if tests is not None and is_test(impact) != tests:
+                continue
             per = out.setdefault(impact.severity, {})
             per[impact.project] = per.get(impact.project, 0) + 1
     return out
+
+
+def count_phrase(severity: str, nodes: int, tests: int) -> str:
+    """``9 may change values (+13 tests)``; ``2 breaking tests`` when only tests are hit."""
+    word = WORD.get(severity, severity)
+    if not nodes:
+        if severity == "changed":
+            return f"{plural(tests, 'test')} {'reads' if tests == 1 else 'read'} changed values"
+        return plural(tests, f"{word} test")
+    return f"{nodes} {word}" + (f" (+{plural(tests, 'test')})" if tests else "")
 
 
 def path_items(impact: Impact) -> list[str]:

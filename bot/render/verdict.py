@@ -1,14 +1,17 @@
 """The verdict: one heading in plain words, counts per severity and project, worst first.
 
-``❌ Blocks the merge: `finance` no longer compiles · 3 breaking in `finance` · 1 unknown in
-`exec_reporting``. A consumer project that stops compiling is a finding of its own, named first.
+``❌ Blocks the merge: `finance` no longer compiles · 3 breaking nodes in `finance` · makes
+`finance`'s `not_null_revenue_id` fail``. A consumer project that stops compiling is a finding
+of its own, named first. Tests (data and unit tests) are counted apart from the nodes that hold
+data: a test that breaks is a headline finding of its own, tests that only read changed or
+unknown values are one number (``18 nodes … may change values, 33 tests read them``).
 The same words (as plain text) title the check run.
 """
 from __future__ import annotations
 
 from analysis.report import Report
 from bot.render import escape as esc
-from bot.render.facts import SEVERITIES, counts, plural
+from bot.render.facts import SEVERITIES, counts, is_test, plural, test_name
 
 
 def _where(per_project: dict[str, int], name) -> str:
@@ -19,19 +22,43 @@ def _where(per_project: dict[str, int], name) -> str:
     return "in " + ", ".join(f"{name(p)} ({n})" for p, n in items) if total else ""
 
 
+def _failing_tests(reports: list[Report], per_project: dict[str, int], name) -> str:
+    """``makes `finance`'s `not_null_revenue_id` fail``, or ``makes 5 tests fail in …``."""
+    tests = [i for r in reports for i in r.impacts if i.severity == "breaking" and is_test(i)]
+    if len(tests) == 1:
+        only = tests[0]
+        return f"makes {name(only.project)}'s {name(test_name(only.node, project=only.project))} fail"
+    return f"makes {plural(len(tests), 'test')} fail {_where(per_project, name)}"
+
+
+def _severity_part(severity: str, nodes: dict[str, int], tests: dict[str, int], name) -> list[str]:
+    """The verdict's words for one severity: nodes first, the tests that read them as a number."""
+    n, t = sum(nodes.values()), sum(tests.values())
+    label = "" if severity == "changed" else severity + " "
+    suffix = " may change values" if severity == "changed" else ""
+    if not n:
+        if not t:
+            return []
+        if severity == "changed":
+            return [f"{plural(t, 'test')} {_where(tests, name)} {'reads' if t == 1 else 'read'} changed values"]
+        return [f"{plural(t, label + 'test')} {_where(tests, name)}"]
+    out = f"{plural(n, label + 'node')} {_where(nodes, name)}{suffix}"
+    return [out + (f", {plural(t, 'test')} {'reads' if t == 1 else 'read'} them" if t else "")]
+
+
 def parts(reports: list[Report], name) -> tuple[str, list[str], list[str]]:
     """(kind, blocking parts, other parts) of the verdict; ``name`` formats a project name.
 
     kind: ``error`` | ``block`` | ``changed`` | ``clean``."""
-    per = counts(reports)
+    per, tests = counts(reports, tests=False), counts(reports, tests=True)
     broken = [b.project for r in reports for b in r.broken]
     blocking: list[str] = [f"{name(p)} no longer compiles" for p in dict.fromkeys(broken)]
-    for severity in ("breaking", "unknown"):
-        if per[severity]:
-            total = sum(per[severity].values())
-            blocking.append(f"{plural(total, severity + ' node')} {_where(per[severity], name)}")
-    changed = sum(per["changed"].values())
-    others = [f"{plural(changed, 'node')} {_where(per['changed'], name)} may change values"] if changed else []
+    blocking += _severity_part("breaking", per["breaking"], {}, name)
+    if tests["breaking"]:
+        blocking.append(_failing_tests(reports, tests["breaking"], name))
+    blocking += _severity_part("unknown", per["unknown"], tests["unknown"], name)
+    others = _severity_part("changed", per["changed"], tests["changed"], name)
+    changed = bool(others)
     if any(r.errors for r in reports):
         return "error", blocking, others
     if any(r.conclusion == "failure" for r in reports):

@@ -233,7 +233,8 @@ def test_demo_prints_the_blocking_report_and_exits_0(meshdiff_cache):
     no_traceback(proc)
     assert proc.returncode == 0, proc.stderr  # the report was shown; it is the report that blocks
     out = proc.stdout
-    assert "### ❌ Blocks the merge: 3 breaking nodes in `finance`" in out  # 2 nodes and a test
+    assert ("### ❌ Blocks the merge: 2 breaking nodes in `finance` · makes `finance`'s "
+            "`accepted_values_customer_segments_value_segment__gold__silver__bronze` fail") in out  # the test by name
     assert "`main` ← `rename-lifetime-value`" in out
     for node in ("`customer_segments`<br><sub>finance</sub>", "`churn_model` <sub>exposure</sub><br><sub>finance</sub>",
                  "| 🟡 changed | `top_customers` |"):

@@ -4,6 +4,7 @@ The goldens are reviewed as rendered (``tests/render/shoot.py`` renders them to 
 Chromium at GitHub's comment width); ``tests/bot/test_render_browser.py`` parses every Mermaid
 block of them with the real ``mermaid`` package.
 """
+import dataclasses
 import json
 import os
 import re
@@ -95,3 +96,64 @@ def test_clean_and_changed_verdicts_never_say_safe():
     assert comment(report).split("\n")[1] == "### ⚠️ Nothing breaks: 1 node in `consumer_2` may change values"
     report.impacts = []
     assert comment(report).split("\n")[1] == "### ✅ No downstream impact"
+
+
+def _as_test(impact, name: str, *, resource_type: str = "test"):
+    """``impact`` turned into a data test (or unit test) of the same project that reads it."""
+    return dataclasses.replace(impact, node=f"{resource_type}.{impact.project}.{name}", resource_type=resource_type,
+                               via=impact.via + [f"{resource_type}.{impact.project}.{name}"])
+
+
+def test_tests_are_counted_apart_from_the_nodes_they_read():
+    """read-by-18: 18 nodes may change values; their 32 data tests are one number, not 50 nodes."""
+    from bot.render import verdict
+    report = load_golden_report("read-by-18")
+    tests = sum(1 for i in report.impacts if i.resource_type in ("test", "unit_test"))
+    assert (len(report.impacts), tests) == (50, 32)
+    text = comment(report)
+    assert text.split("\n")[1] == ("### ⚠️ Nothing breaks: 18 nodes in `finance` (9), `shop` (5), `exec_reporting` (4) "
+                                   "may change values, 32 tests read them")
+    assert "<b>finance</b>: 9 may change values (+13 tests)</summary>" in text
+    assert verdict.title([report]) == ("Nothing breaks: 18 nodes in finance (9), shop (5), exec_reporting (4) "
+                                       "may change values, 32 tests read them")
+
+
+def test_a_breaking_test_is_a_headline_finding_by_name():
+    report = synthetic_report(3)  # one breaking, one unknown, one changed model
+    breaking = report.impacts[0]
+    report.impacts.append(_as_test(breaking, "not_null_orders_subtotal.071fd913f1"))
+    heading = comment(report).split("\n")[1]
+    assert heading == ("### ❌ Blocks the merge: 1 breaking node in `consumer_0` · makes `consumer_0`'s "
+                       "`not_null_orders_subtotal` fail · 1 unknown node in `consumer_1`")
+    report.impacts.append(_as_test(breaking, "orders_subtotal_rounds", resource_type="unit_test"))
+    heading = comment(report).split("\n")[1]
+    assert "· makes 2 tests fail in `consumer_0` ·" in heading
+
+
+def test_only_tests_reached_are_named_as_tests():
+    """A change read only by its own tests: no "0 nodes"."""
+    report = synthetic_report(3)
+    changed = report.impacts[2]
+    report.impacts = [_as_test(changed, "unique_orders_id.c5af1ff4b1")]
+    report.conclusion = "success"
+    text = comment(report)
+    assert text.split("\n")[1] == "### ⚠️ Nothing breaks: 1 test in `consumer_2` reads changed values"
+    assert "<b>consumer_2</b>: 1 test reads changed values</summary>" in text
+
+
+def test_test_rows_come_after_every_model_of_their_severity():
+    """The budget keeps rows in this order, so tests are the first rows cut within a severity."""
+    report = synthetic_report(12)
+    report.impacts = [_as_test(i, f"not_null_{n}") for n, i in enumerate(report.impacts[:6])] + report.impacts
+    ranked = by_severity(report.impacts)
+    for severity in ("breaking", "unknown", "changed"):
+        kinds = [i.resource_type for i in ranked if i.severity == severity]
+        assert kinds == sorted(kinds, key=lambda k: k == "test") and "test" in kinds, kinds
+    limit = len(comment(report))
+    while "_2 rows left out" not in (text := render_markdown(report, max_chars=limit, page_url=PAGE)):
+        assert limit > 0 and "_3 rows left out" not in text
+        limit -= 50
+    models = [i.node.split(".")[-1] for i in report.impacts if i.resource_type == "model"]
+    assert all(f"`{m}`" in text for m in models)
+    assert "`not_null_2`" not in text and "`not_null_5`" not in text  # the two changed tests
+    assert "`not_null_0`" in text and "`not_null_4`" in text  # breaking and unknown tests stay

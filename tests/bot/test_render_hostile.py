@@ -40,6 +40,9 @@ def report(word: str) -> Report:
         Impact("finance", f"exposure.finance.{word}", "exposure", "unknown", [], [f"model.shop.{word}.{word}", node,
                                                                                   f"exposure.finance.{word}"],
                owners=[word], reasons=[f"depends on {node}; its lineage is unknown: {word}"]),
+        Impact("finance", f"test.finance.{word}", "test", "breaking", [], [f"model.shop.{word}.{word}",
+                                                                        f"{node}.{word}", f"test.finance.{word}"],
+               owners=[word]),  # named in the verdict: "makes `finance`'s `<its name>` fail"
         Impact("exec", f"model.exec.{word}", "model", "changed", [word], [f"model.shop.{word}.{word}", f"{node}.{word}",
                                                                          f"model.exec.{word}.{word}"], owners=[word]),
     ]
@@ -130,6 +133,17 @@ def test_only_validated_handles_are_mentioned():
     # the one valid handle of the hostile report is meshdiff's own mention; nothing else pings
     assert "@octo-org/finance" in hostile
     assert_inert(hostile, benign.replace("@benign", "@\u2060benign"), allowed_mentions=["@octo-org/finance"])
+
+
+def test_verdict_naming_a_failing_test_is_inert():
+    """Without errors the verdict names the breaking test and the projects: still inert."""
+    def heading(word):
+        r = report(word)
+        r.errors = []
+        return render_markdown(r, marker=MARKER, page_url=PAGE, mention="none").split("\n")[1]
+    hostile, benign = heading(HOSTILE), heading("benign")
+    assert "makes `finance`'s `benign` fail" in benign
+    assert_inert(hostile, benign)
 
 
 def test_check_run_is_inert():
