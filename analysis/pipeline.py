@@ -33,7 +33,7 @@ from analysis.impact import (CodeOwners, Policy, ProjectDiff, World, add_increme
                              broken_consumers, build_index, contract_breaks, decide, deprecated_refs, diff_project,
                              impact_edges, impacts_from_hits, lineage_warnings, merge_handles, owners_of, propagate,
                              reached_tests, read_codeowners, recompiled_consumers, suggest)
-from analysis.lineage import LineageCache, MeshLineage, mesh_lineage
+from analysis.lineage import LineageCache, MeshLineage, Spelling, Spellings, mesh_lineage, respell_report
 from analysis.mesh import Mesh, build_mesh, check_unique_names, readers_in_order
 from analysis.progress import Observer, counter, step
 from analysis.report import NOTHING_TO_COMPARE, SEVERITY_ORDER, BrokenProject, Change, GitRef, Report
@@ -134,6 +134,9 @@ def _analyze(req: AnalysisRequest, report: Report) -> None:
         _codeowners(report, projects)
         report.suggestions = suggest(report, base_own, head_own,
                                      dialects={changed: head_mesh.projects[changed].sql_dialect})
+        # names shown as the warehouse spells them; everything above matched lower-cased names
+        respell_report(report, Spellings(Spelling(head_mesh.nodes, head_mesh.dialect_of, head_lineage.models),
+                                         Spelling(base_mesh.nodes, base_mesh.dialect_of, base_lineage.models)))
         report.timings["impact_s"] = round(time.monotonic() - clock, 3)
 
 

@@ -24,6 +24,20 @@ def init_lake_repo(target: str) -> str:
     return target
 
 
+def init_project_repo(root: str, project: str, files: dict[str, str]) -> str:
+    """A git repository at ``root`` holding one project folder ``project`` made of ``files``
+    (path in the project -> text), committed on ``main``."""
+    for rel, text in files.items():
+        path = os.path.join(root, project, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", project)
+    return root
+
+
 def meshdiff(*args: str, cache: str) -> subprocess.CompletedProcess:
     """``meshdiff ARGS`` (no time limit: each dbt invocation has its own)."""
     env = {**os.environ, "MESHDIFF_CACHE_DIR": cache}

@@ -17,6 +17,7 @@ One model (:func:`model_lineage`, :func:`analyse`), in one pass:
   data they exchange);
 - ``columns``: the plain data (:class:`ColumnRef`, :class:`Upstream`, :class:`ModelLineage`);
 - ``selectlist``: the names the outermost select list outputs, without lineage (:func:`output_names`);
+- ``spelling``: a column's name as the warehouse spells it, for reports (:func:`respell_report`);
 - ``dialects``: the sqlglot dialects a project can be parsed with (:func:`check_dialect`).
 
 A mesh (:func:`mesh_lineage`), upstream first, doing only what changed:
@@ -37,5 +38,6 @@ __all__, __getattr__, __dir__ = public_names(__name__, {
     "meshlineage": ["LineageStats", "MeshLineage", "mesh_lineage"],
     "relations": ["TableResolver", "split_relation"],
     "selectlist": ["output_names"],
+    "spelling": ["Spelling", "Spellings", "respell_report"],
     "trace": ["Analysis", "analyse", "model_lineage"],
 })

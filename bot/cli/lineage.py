@@ -16,7 +16,7 @@ from bot.cli.progress import observer
 
 def run(args) -> int:
     from analysis.impact import World, build_index, reachable_columns
-    from analysis.lineage import ColumnRef
+    from analysis.lineage import ColumnRef, Spelling, Spellings
     from analysis.pipeline import mesh_at_rest
 
     dialect_of, target_of = inputs.dialects(args.dialect), inputs.targets(args.target)
@@ -35,6 +35,7 @@ def run(args) -> int:
     for warning in state.warnings:
         print(f"meshdiff: {warning}", file=sys.stderr)
     index = build_index([World(state.mesh, state.lineage.models, state.lineage.schemas, state.lineage.readers)])
+    spell = Spellings(Spelling(state.mesh.nodes, state.mesh.dialect_of, state.lineage.models))
     if args.column:
         result = {}
         for spec in args.column:
@@ -45,15 +46,19 @@ def run(args) -> int:
             known = state.lineage.schemas.get(node_id) or {}
             if known and col.lower() not in known:
                 raise AnalysisError(f"--column {spec}: {node_id} has no column {col!r}",
-                                    hint="its columns: " + ", ".join(known))
-            result[spec] = reachable_columns(index, ColumnRef(node_id, col.lower()))
+                                    hint="its columns: " + ", ".join(spell.of(node_id, c) for c in known))
+            reached = reachable_columns(index, ColumnRef(node_id, col.lower()))
+            result[spec] = [spell.ref(r) for r in reached]
         text = json.dumps(result, indent=2) + "\n" if args.format == "json" else _tree(result)
     else:
-        data = _lineage_dump(state)
+        data = _lineage_dump(state, spell)
         text = json.dumps(data, indent=2) + "\n" if args.format == "json" else _dump_markdown(data)
     write(text, output)
     return EXIT_OK
-def _lineage_dump(state) -> dict:
+
+
+def _lineage_dump(state, spell) -> dict:
+    """Every model's lineage, each column named as ``spell`` (:class:`analysis.lineage.Spellings`) says."""
     models = {}
     for node_id in state.mesh.order():
         lin = state.lineage.models.get(node_id)
@@ -62,8 +67,9 @@ def _lineage_dump(state) -> dict:
         models[node_id] = {
             "status": lin.status,
             **({"reason": lin.reason} if lin.reason else {}),
-            "columns": {c: [{"from": str(u.ref), "kind": u.kind} for u in ups] for c, ups in lin.columns.items()},
-            "row_shaping": sorted(str(r) for r in lin.row_shaping),
+            "columns": {spell.of(node_id, c): [{"from": f"{u.ref.node}.{spell.of(u.ref.node, u.ref.column)}", "kind": u.kind} for u in ups]
+                        for c, ups in lin.columns.items()},
+            "row_shaping": sorted(f"{r.node}.{spell.of(r.node, r.column)}" for r in lin.row_shaping),
         }
     return {"models": models}
 

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from analysis.report import Report
-from bot.demo import _git, commit_change
-from tests.lakemesh import meshdiff
+from bot.demo import commit_change
+from tests.lakemesh import init_project_repo, meshdiff
 
 pytestmark = pytest.mark.dbt
 
@@ -25,20 +25,10 @@ CSV = "event_id,channel,amount\n1,web,10\n2,shop,20\n"
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("files") / "repo")
-    project = os.path.join(root, "files")
-    os.makedirs(os.path.join(project, "models"))
-    os.makedirs(os.path.join(project, "data"))
     files = {"dbt_project.yml": "name: files\nprofile: files\nconfig-version: 2\nversion: '1.0'\n",
              "models/_sources.yml": SOURCES, "data/events.csv": CSV,
              "models/stg_events.sql": "select event_id, channel from {{ source('raw', 'events') }}\n"}
-    for rel, text in files.items():
-        with open(os.path.join(project, rel), "w", encoding="utf-8") as handle:
-            handle.write(text)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "files")
-    return root
+    return init_project_repo(str(tmp_path_factory.mktemp("files") / "repo"), "files", files)
 
 
 def analyze(repo, branch, edits, tmp_path, meshdiff_cache):
