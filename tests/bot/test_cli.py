@@ -112,8 +112,13 @@ def test_lineage_dump_and_bad_column(mesh_repo, meshdiff_cache):
     assert proc.returncode == 0, proc.stderr
     models = json.loads(proc.stdout)["models"]
     ltv = models["model.shop.customers"]["columns"]["lifetime_value"]
-    assert ltv == [{"from": "model.shop.customer_ltv_private.lifetime_value_cents", "kind": "derived"}]
-    assert "model.shop.stg_customers.customer_id" in models["model.shop.customers"]["row_shaping"]
+    # customers LEFT JOINs customer_ltv_private on customer_id, on which that model is declared
+    # unique: both keys decide which ltv row each customer gets (so its columns' values), not
+    # which customers come out (no row shaping)
+    assert ltv == [{"from": "model.shop.customer_ltv_private.customer_id", "kind": "derived"},
+                   {"from": "model.shop.customer_ltv_private.lifetime_value_cents", "kind": "derived"},
+                   {"from": "model.shop.stg_customers.customer_id", "kind": "derived"}]
+    assert models["model.shop.customers"]["row_shaping"] == []
     bad = meshdiff("lineage", "--project", f"{mesh_repo}/shop", "--column", "model.shop.customers.nope",
                    cache=meshdiff_cache)
     no_traceback(bad)
@@ -267,10 +272,11 @@ def test_lineage_markdown_of_columns_and_of_the_whole_mesh(mesh_repo, meshdiff_c
     lines = dump.stdout.splitlines()
     start = lines.index("- `model.shop.customers`")
     block = lines[start + 1:next(i for i in range(start + 1, len(lines)) if lines[i].startswith("- "))]
-    assert "  - `lifetime_value` ← `model.shop.customer_ltv_private.lifetime_value_cents` (derived)" in block
+    assert ("  - `lifetime_value` ← `model.shop.customer_ltv_private.customer_id` (derived), "
+            "`model.shop.customer_ltv_private.lifetime_value_cents` (derived), "
+            "`model.shop.stg_customers.customer_id` (derived)") in block
     assert "  - `customer_id` ← `model.shop.stg_customers.customer_id` (passthrough)" in block
-    assert any(line.startswith("  - rows shaped by: ") and "`model.shop.stg_customers.customer_id`" in line
-               for line in block)
+    assert not any(line.startswith("  - rows shaped by: ") for line in block)  # a LEFT JOIN on a unique key
     # every model of the project is listed, upstream first
     models = [line[3:-1] for line in lines if line.startswith("- `")]
     assert models.index("model.shop.stg_customers") < models.index("model.shop.customers")
