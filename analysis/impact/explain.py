@@ -31,7 +31,8 @@ def add_reader_reasons(changes: list[Change], index: ReaderIndex, hits: dict) ->
             found |= {f"{short(r)} (rows)" for r in index.rows.get(ref, ())}
             named = {r for r, _, _ in index.value.get(ref, ())} | set(index.rows.get(ref, ()))
             found |= {short(r) for r in index.nodes.get(change.node, ()) if r in hit_nodes and r not in named
-                      and (r not in index.sql_nodes or getattr(index.lineage.get(r), "status", "unknown") != "ok")}
+                      and (r not in index.sql_nodes or getattr(index.lineage.get(r), "status", "unknown") != "ok"
+                           or r in index.named.get(ref, ()))}
             found = sorted(found)
             what = f"`{column.name}` {column.change}" + (f" to `{column.renamed_to}`" if column.renamed_to else "")
             tail = ("read by " + ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")

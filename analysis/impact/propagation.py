@@ -16,7 +16,10 @@ consumers (:mod:`analysis.impact.consumers`). From each changed column ``X.c`` t
 Severity of a reached column: ``breaking`` when it reads a removed, renamed or retyped
 column; ``unknown`` when the change or the lineage could not be proven; else ``changed``.
 A node takes the worst severity of its columns. A model that reads only untouched columns
-of a changed model is *not* impacted.
+of a changed model is *not* impacted; but a model whose SQL *names* a removed or renamed column
+(``ModelLineage.referenced``: an unused CTE projection, a kept join's ON) no longer builds, so
+it is hit whole as ``breaking`` (a new value of a column it names but does not use changes
+nothing it outputs: no impact).
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ from analysis.dbt import IMPACT_RESOURCE_TYPES
 from analysis.report import Impact
 
 BREAKING = frozenset({"removed", "renamed", "retyped"})
+#: changes after which SQL naming the column no longer binds (a new value never makes it fail)
+_UNBINDS = frozenset({"removed", "renamed"})
 _STRENGTH = {"modified": 0, "unknown": 1, "retyped": 2, "renamed": 2, "removed": 2}
 _SEVERITY_RANK = {"changed": 0, "unknown": 1, "breaking": 2}
 ALL = "*"
@@ -79,7 +84,8 @@ class ReaderIndex:
     (lists in a stable order, so a walk, and the paths it reports, are the same every run)
     - ``lineage.get(node)``: its lineage (the first world that has it wins);
     - ``columns.get(node)``: its output columns;
-    - ``node in sql_nodes``: a model or snapshot (has, or should have, SQL lineage).
+    - ``node in sql_nodes``: a model or snapshot (has, or should have, SQL lineage);
+    - ``named.get(ColumnRef)``: reader nodes whose SQL names the column (in any world).
 
     ``only[i]`` restricts world ``i`` to those node ids.
     """
@@ -95,6 +101,7 @@ class ReaderIndex:
         self.lineage = _Memo(self._lineage)
         self.columns = _Memo(self._columns)
         self.sql_nodes = _Memo(self._is_sql)
+        self.named = _Memo(self._named)
 
     def _keeps(self, i: int, node_id: str) -> bool:
         keep = self._worlds[i][1]
@@ -156,6 +163,17 @@ class ReaderIndex:
         return list(dict.fromkeys(reader for i in range(len(self._worlds)) for reader in self._readers_of(i, ref.node)
                                   if ref in self._reads(i, reader)[1]))
 
+    def _named(self, ref: ColumnRef) -> set[str]:
+        """Readers whose SQL names ``ref`` (``ModelLineage.referenced``) in any world: the base
+        world's lineage was traced while the column still existed."""
+        out = set()
+        for i, (world, _) in enumerate(self._worlds):
+            for reader in self._readers_of(i, ref.node):
+                lin = world.lineage.get(reader)
+                if lin is not None and ref in lin.referenced:
+                    out.add(reader)
+        return out
+
     def _lineage(self, node_id: str) -> ModelLineage | None:
         for i, (world, _) in enumerate(self._worlds):
             if self._keeps(i, node_id) and world.lineage.get(node_id) is not None:
@@ -210,7 +228,7 @@ def _readers_from_lineage(lineage: Mapping[str, ModelLineage]) -> dict[str, set[
         for ups in lin.columns.values():
             for up in ups:
                 out.setdefault(up.ref.node, set()).add(node_id)
-        for ref in lin.row_shaping:
+        for ref in lin.row_shaping | lin.referenced:
             out.setdefault(ref.node, set()).add(node_id)
     return out
 
@@ -291,6 +309,12 @@ def propagate(
             if reader not in index.sql_nodes:
                 # exposures, metrics, semantic models: no column list, the whole node
                 reach(reader, ALL, whole, sev, (node_id, col), f"depends on {src}")
+            elif col != ALL and hit.kind in _UNBINDS and reader in index.named.get(ColumnRef(node_id, col), ()):
+                # it names the column without using its values (an unused CTE projection, a kept
+                # join's ON): without it the SQL no longer binds, so the whole model fails
+                gone = "removes" if hit.kind == "removed" else "renames"
+                reach(reader, ALL, hit.kind, "breaking", (node_id, col),
+                      f"its SQL names `{col}` of {node_id}, which this change {gone}: the model no longer builds")
             elif lin is not None and lin.status == "ok" and col != ALL:
                 continue  # proven: it does not read this column
             elif lin is not None and lin.status == "partial" and col != ALL:

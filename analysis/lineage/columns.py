@@ -50,6 +50,10 @@ class ModelLineage:
     - ``status``: ``ok``; ``partial`` when some columns could not be traced (listed in
       ``unknown_columns``); ``unknown`` when nothing could be proven (parse error, time-out).
     - ``unresolved_tables``: tables read by the SQL that match no node of the mesh.
+    - ``referenced``: every upstream column the SQL names (written in it, or a ``USING`` key),
+      used or not: also the projections of a CTE or subquery nothing reads and the ON columns
+      of a kept join. Removing or renaming one makes the SQL fail to bind even when no output
+      column or row depends on it. (Columns a ``select *`` expands to are not named.)
     """
 
     node: str
@@ -62,6 +66,7 @@ class ModelLineage:
     reason: str | None = None
     unknown_columns: frozenset[str] = frozenset()
     unresolved_tables: tuple[str, ...] = ()
+    referenced: frozenset[ColumnRef] = frozenset()
 
     @property
     def output_columns(self) -> list[str]:

@@ -202,6 +202,7 @@ def lineage_to_json(lineage: ModelLineage) -> dict:
         "reason": lineage.reason,
         "unknown_columns": sorted(lineage.unknown_columns),
         "unresolved_tables": list(lineage.unresolved_tables),
+        "referenced": sorted([r.node, r.column] for r in lineage.referenced),
     }
 
 
@@ -231,6 +232,7 @@ def lineage_from_json(data: dict, node_id: str | None = None) -> ModelLineage:
         reason=reason,
         unknown_columns=frozenset(str(c) for c in data["unknown_columns"]),
         unresolved_tables=tuple(str(t) for t in data["unresolved_tables"]),
+        referenced=frozenset(ColumnRef(str(n), str(c)) for n, c in data["referenced"]),
     )
 
 

@@ -27,10 +27,21 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from analysis.lineage.canonical import CanonicalText
+from analysis.lineage.columns import ColumnRef
 from analysis.lineage.resolved import (  # noqa: F401  (the data of a resolution, used with a Resolver)
     BOTH, CAP, SHAPE, VALUE, Acc, Col, LineageTimeout, ScopeInfo, cap, digest,
 )
 from analysis.lineage.sources import SourceLookup
+
+#: meta key set on every column reference of the SQL as written, before ``qualify`` (which
+#: expands stars into references without it): :func:`mark_named`
+NAMED = "md_named"
+
+
+def mark_named(tree: exp.Expression) -> None:
+    """Mark the column references written in ``tree`` (call before ``qualify``)."""
+    for column in tree.find_all(exp.Column):
+        column.meta[NAMED] = True
 
 
 class Resolver(SourceLookup, CanonicalText):
@@ -54,12 +65,29 @@ class Resolver(SourceLookup, CanonicalText):
         self.infos: dict[int, ScopeInfo] = {}
         self.scope_of: dict[int, Scope] = {}
         self.aliases: dict[int, dict[str, Col]] = {}
+        #: upstream columns the SQL names (``ModelLineage.referenced``): the bare upstream of
+        #: every column reference written in it (:data:`NAMED`), whether or not it is used
+        self.referenced: set[ColumnRef] = set()
 
     # -- columns ----------------------------------------------------------------------------
     def column(self, column: exp.Column, scope: Scope) -> Col:
-        """Resolve a column reference met in ``scope``. Unqualified references (left so by
-        ``qualify`` when schemas are unknown) go to an output name of the scope, else to the
-        one source that can have the column, else are unknown (never guessed)."""
+        """Resolve a column reference met in ``scope`` (:meth:`_column`); a reference written in
+        the SQL (not one a star expanded to) adds what it names to :attr:`referenced`."""
+        col = self._column(column, scope)
+        if column.meta.get(NAMED) or column.name.lower() in (scope.expression.meta.get("md_using") or ()):
+            self.referenced.update(ref for ref, bare in col.refs.items() if bare)
+            if col.unknown and not col.refs and not column.table:
+                # a name no source has (the upstream just lost it): it names a column of one of
+                # the mesh tables it selects from, which then no longer binds
+                name = column.name.lower()
+                self.referenced.update(ColumnRef(node, name) for _, src in scope.selected_sources.values()
+                                       if isinstance(src, exp.Table) and (node := self.node_of(src)) is not None)
+        return col
+
+    def _column(self, column: exp.Column, scope: Scope) -> Col:
+        """Unqualified references (left so by ``qualify`` when schemas are unknown) go to an
+        output name of the scope, else to the one source that can have the column, else are
+        unknown (never guessed)."""
         name = column.name.lower()
         table = column.table
         if isinstance(column.this, exp.Star):

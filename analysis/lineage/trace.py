@@ -69,12 +69,12 @@ from sqlglot.schema import MappingSchema
 
 from analysis import errors as _errors
 from analysis.lineage.columns import ModelLineage, Upstream
-from analysis.lineage.resolve import LineageTimeout, Resolver, digest
+from analysis.lineage.resolve import LineageTimeout, Resolver, digest, mark_named
 from analysis.lineage.scopes import dedupe_names, rename_duplicates, walk
 from analysis.lineage.relations import TableKey, TableResolver, describe_table, is_file_reader
 
 #: bump when the output of :func:`analyse` changes for the same input (invalidates caches)
-ALGORITHM_VERSION = "6"  # 6: an unread kept join keeps its keys; 5: LEFT JOINs on proven keys; 4, 3: stars, windows
+ALGORITHM_VERSION = "7"  # 7: referenced columns; 6: an unread kept join keeps its keys; 5: LEFT JOINs on proven keys; 4, 3: stars, windows
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TOKEN = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")
@@ -163,6 +163,7 @@ def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phase
     phase[0] = "qualify"
     clock = time.perf_counter()
     bindings, mapping, unresolved = _bind(tree, tables, schemas, lookups, dialect)
+    mark_named(tree)
     _mark_using(tree)
     rename_duplicates(tree, dialect)
     schema = MappingSchema(mapping, dialect=dialect)
@@ -175,6 +176,7 @@ def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phase
         # DuckDB gives them (`t.id_1`): expand, rename as DuckDB does, qualify again
         tree = _parse_single(node_id, sql, dialect)
         _bind(tree, tables, schemas, [], dialect)
+        mark_named(tree)
         _mark_using(tree)
         tree = _qualify(tree, dialect, schema, allow_partial_qualification=True)
         rename_duplicates(tree, dialect)
@@ -184,14 +186,15 @@ def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phase
     phase[0] = "scope walk"
     clock = time.perf_counter()
     scopes = list(build_scope(tree).traverse())
-    root = walk(Resolver(dialect, bindings, schemas, deadline, unique), scopes)
+    resolver = Resolver(dialect, bindings, schemas, deadline, unique)
+    root = walk(resolver, scopes)
     phases["walk"] = time.perf_counter() - clock
 
     phase[0] = "type annotation"
     clock = time.perf_counter()
     types = _types(tree, scopes, schema, dialect, root) if annotate else {n: c.type for n, c in root.cols.items()}
     phases["types"] = time.perf_counter() - clock
-    return _assemble(node_id, root, types, unresolved)
+    return _assemble(node_id, root, types, unresolved, resolver.referenced)
 
 
 def _qualify(tree: exp.Expression, dialect: str, schema: MappingSchema, **kw) -> exp.Expression:
@@ -297,7 +300,7 @@ def _types(tree: exp.Expression, scopes: list, schema: MappingSchema, dialect: s
     return out
 
 
-def _assemble(node_id: str, root, types: dict, unresolved: dict[str, str]) -> ModelLineage:
+def _assemble(node_id: str, root, types: dict, unresolved: dict[str, str], referenced=frozenset()) -> ModelLineage:
     columns: dict[str, tuple[Upstream, ...]] = {}
     fingerprints: dict[str, str] = {}
     unknown: set[str] = set()
@@ -327,7 +330,7 @@ def _assemble(node_id: str, root, types: dict, unresolved: dict[str, str]) -> Mo
         node=node_id, columns=columns, row_shaping=frozenset(root.rs), fingerprints=fingerprints,
         shape_fingerprint=root.shape, types={c: types.get(c) for c in columns}, status=status,
         reason="; ".join(dict.fromkeys(reasons)) or None, unknown_columns=frozenset(unknown),
-        unresolved_tables=tuple(sorted(unresolved)),
+        unresolved_tables=tuple(sorted(unresolved)), referenced=frozenset(referenced),
     )
 
 

@@ -201,3 +201,56 @@ def test_owners_and_handles_come_from_the_base_where_the_node_exists_there():
     hits = propagate(build_index([base]), {ORDERS: {"amount": "removed"}})
     impact = {i.node: i for i in impacts_from_hits(hits, head, base.mesh)}[REVENUE]
     assert impact.owners == ["Finance <f@x>"] and "@mallory" not in impact.handles
+def _naming_world():
+    # model.finance.slim: `with j as (select id, upper(status) as s from orders) select id from j`
+    slim, down = "model.finance.slim", "model.finance.slim_users"
+    shop = Project("shop", "duckdb", {ORDERS: Node(ORDERS, "shop", "orders", "model", access="public")})
+    finance = Project("finance", "duckdb", {
+        slim: Node(slim, "finance", "slim", "model", depends_on=(ORDERS,)),
+        down: Node(down, "finance", "slim_users", "model", depends_on=(slim,)),
+        ORDERS: Node(ORDERS, "shop", "orders", "model", injected=True),
+    })
+    lineage = {
+        slim: ModelLineage(slim, columns={"id": (up(ORDERS, "id"),)},
+                           referenced=frozenset({ColumnRef(ORDERS, "id"), ColumnRef(ORDERS, "status")})),
+        down: ModelLineage(down, columns={"id": (up(slim, "id"),)}, referenced=frozenset({ColumnRef(slim, "id")})),
+    }
+    schemas = {ORDERS: dict.fromkeys(["id", "status", "amount"]), slim: {"id": None}, down: {"id": None}}
+    w = World(build_mesh([shop, finance]), lineage, schemas)
+    return w, slim, down
+
+
+def test_a_removed_or_renamed_column_the_sql_names_but_does_not_use_breaks_the_model():
+    w, slim, down = _naming_world()
+    for kind, verb in (("removed", "removes"), ("renamed", "renames")):
+        impacts = {i.node: i for i in impacts_from_hits(propagate(build_index([w]), {ORDERS: {"status": kind}}), w.mesh)}
+        assert impacts[slim].severity == "breaking"
+        assert impacts[slim].columns == []  # the whole model: none of its columns is built
+        assert impacts[slim].reasons == [f"its SQL names `status` of {ORDERS}, which this change {verb}: "
+                                         "the model no longer builds"]
+        assert impacts[down].severity == "breaking"  # built from a model that no longer builds
+
+
+def test_a_named_but_unused_column_whose_values_or_type_change_changes_nothing():
+    w, slim, down = _naming_world()
+    for kind in ("modified", "retyped"):
+        assert propagate(build_index([w]), {ORDERS: {"status": kind}}) == {}
+    # a column the SQL does not name at all: no impact, removed or not
+    assert propagate(build_index([w]), {ORDERS: {"amount": "removed"}}) == {}
+
+
+def test_naming_makes_a_reader_even_without_graph_edges():
+    w, slim, _ = _naming_world()
+    lineage = {slim: ModelLineage(slim, columns={"one": ()}, referenced=frozenset({ColumnRef(ORDERS, "status")}))}
+    bare = World(w.mesh, lineage, w.schemas, readers=None)
+    bare.mesh.graph.remove_edge(ORDERS, slim)
+    hits = propagate(build_index([bare]), {ORDERS: {"status": "removed"}})
+    assert hits[(slim, "*")].severity == "breaking"
+
+
+def test_a_reader_that_named_the_column_in_the_base_world_only_is_still_hit():
+    # the head world traced the reader after the column was gone: its lineage may not name it
+    w, slim, _ = _naming_world()
+    head = World(w.mesh, {**w.lineage, slim: ModelLineage(slim, columns={"id": (up(ORDERS, "id"),)})}, w.schemas)
+    hits = propagate(build_index([head, w]), {ORDERS: {"status": "removed"}})
+    assert hits[(slim, "*")].severity == "breaking"
