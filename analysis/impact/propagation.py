@@ -315,6 +315,12 @@ def propagate(
                 gone = "removes" if hit.kind == "removed" else "renames"
                 reach(reader, ALL, hit.kind, "breaking", (node_id, col),
                       f"its SQL names `{col}` of {node_id}, which this change {gone}: the model no longer builds")
+            elif col != ALL and hit.kind == "retyped" and reader in index.named.get(ColumnRef(node_id, col), ()):
+                # named without its values being used: whether the SQL still binds with the new
+                # type (`upper(status)` over an integer does not in DuckDB) is not proven
+                reach(reader, ALL, "unknown", "unknown", (node_id, col),
+                      f"its SQL names `{col}` of {node_id}, which this change retypes: "
+                      "whether the model still builds is not proven")
             elif lin is not None and lin.status == "ok" and col != ALL:
                 continue  # proven: it does not read this column
             elif lin is not None and lin.status == "partial" and col != ALL:
