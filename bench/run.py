@@ -314,7 +314,9 @@ def render(results: dict) -> str:
               "compiles are cache hits (their time is shown and excluded from the total; for the synthetic mesh "
               "the first run was fed the generated manifests instead of running dbt). Each function `analyze` "
               "calls is timed on its own (time in the functions it calls excluded; `load_manifest` is then the "
-              "file read + `json.load`), GC pauses are charged to the function running. \"first\" is the first run "
+              "file read + `json.load`), GC pauses are charged to the function running. The compiles run as a graph on threads: their "
+              "rows add up the threads' times, and the total leaves out `compile_worlds`' wall time, callees "
+              "included. \"first\" is the first run "
               "in a fresh process; \"median\" over the repetitions that follow (warm interpreter), on the same "
               "cache (what a run writes is deleted after it). Rows under 0.5 ms are left out.", ""]
     for label in ("synth", "examples"):
