@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from analysis.report import Impact, Report
 from bot.render import escape as esc
-from bot.render.facts import RANK, SEVERITIES, owner_names, plural
+from bot.render.facts import RANK, SEVERITIES, is_test, owner_names, plural
 
 MENTION_CHOICES = ("breaking", "all", "none")
 
@@ -33,17 +33,20 @@ def owner_cell(impact: Impact, *, limit: int = 2) -> str:
 
 
 def who(reports: list[Report]) -> list[tuple[str, bool, dict[str, int]]]:
-    """(owner, is_handle, severity -> nodes) for every owner of an impacted node, worst first."""
+    """(owner, is_handle, severity -> nodes) for every owner of an impacted node, worst first.
+    Data and unit tests count under ``"<severity> tests"`` (``"breaking tests"``...), apart from
+    the models and exposures they read."""
     table: dict[tuple[str, bool], dict[str, int]] = {}
     for report in reports:
         for impact in report.impacts:
             found = [(h, True) for h in handles(impact)] or [(n, False) for n in owner_names(impact.owners)]
+            key_of = f"{impact.severity} tests" if is_test(impact) else impact.severity
             for key in found:
                 per = table.setdefault(key, {})
-                per[impact.severity] = per.get(impact.severity, 0) + 1
+                per[key_of] = per.get(key_of, 0) + 1
     def order(item):
         (name, _), per = item
-        worst = min((RANK[s] for s in per), default=9)
+        worst = min((RANK[s.removesuffix(" tests")] for s in per), default=9)
         return (worst, -per.get(SEVERITIES[worst], 0) if worst < 9 else 0, name.lower())
     return [(name, is_handle, per) for (name, is_handle), per in sorted(table.items(), key=order)]
 
@@ -56,11 +59,16 @@ def ask_line(reports: list[Report], mention: str = "breaking", *, limit: int = 8
         return ""
     parts = []
     for name, is_handle, per in people[:limit]:
-        worst = next(s for s in SEVERITIES if s in per)
-        ping = is_handle and any(pings(s, mention) for s in per)
+        ping = is_handle and any(pings(s.removesuffix(" tests"), mention) for s in per)
         label = esc.mention(name, ping=ping) if is_handle else esc.text(name, limit=60)
-        what = ", ".join(f"{n} {s if s != 'changed' else 'may change'}" for s in SEVERITIES if (n := per.get(s)))
-        parts.append(f"{label} ({what})" if worst else f"{label} ({what})")
+        what = [f"{n} {s if s != 'changed' else 'may change'}" for s in SEVERITIES if (n := per.get(s))]
+        broken = per.get("breaking tests", 0)
+        others = sum(n for s, n in per.items() if s.endswith(" tests")) - broken
+        if broken:
+            what.append(plural(broken, "test") + (" fails" if broken == 1 else " fail"))
+        if others:
+            what.append(f"+{plural(others, 'test')}")
+        parts.append(f"{label} ({', '.join(what)})")
     more = f" · and {plural(len(people) - limit, 'more owner')} on the impact page" if len(people) > limit else ""
     return "**Who to ask:** " + " · ".join(parts) + more
 

@@ -157,3 +157,23 @@ def test_test_rows_come_after_every_model_of_their_severity():
     assert all(f"`{m}`" in text for m in models)
     assert "`not_null_2`" not in text and "`not_null_5`" not in text  # the two changed tests
     assert "`not_null_0`" in text and "`not_null_4`" in text  # breaking and unknown tests stay
+
+
+def test_who_to_ask_counts_tests_apart_from_the_nodes_they_read():
+    """An owner of 1 breaking model and 2 breaking tests is asked about 1 breaking node and
+    2 failing tests, not '3 breaking'; changed tests are a '+N tests' tail."""
+    from analysis.report import GitRef, Impact
+    from bot.render.owners import ask_line
+
+    def impact(node, kind, severity):
+        return Impact("finance", node, kind, severity, [], [node], owners=["Fin"], handles=["@org/fin"])
+
+    report = Report("shop", GitRef("main", "a" * 40), GitRef("pr", "b" * 40), "failure", [], [
+        impact("model.finance.revenue", "model", "breaking"),
+        impact("test.finance.not_null_revenue_total.1a2b3c4d5e", "test", "breaking"),
+        impact("unit_test.finance.revenue.sums", "unit_test", "breaking"),
+        impact("test.finance.unique_revenue_day.0a0b0c0d0e", "test", "changed"),
+    ])
+    assert ask_line([report]) == "**Who to ask:** @org/fin (1 breaking, 2 tests fail, +1 test)"
+    report.impacts = report.impacts[1:2]
+    assert ask_line([report], mention="none") == "**Who to ask:** `@org/fin` (1 test fails)"
