@@ -20,11 +20,15 @@ def summary(reports: list[Report], *, page_url: str | None = None) -> str:
     lines = [verdict.heading(reports).lstrip("# "), "", verdict.subline(reports), ""]
     views = [(r, v) for r in reports for v in projects(r)]
     if views:
-        lines += ["| Project | 🔴 Breaking | 🟠 Unknown | 🟡 May change |", "|---|---:|---:|---:|"]
+        # models, exposures... by severity; data and unit tests apart (how many fail)
+        lines += ["| Project | 🔴 Breaking | 🟠 Unknown | 🟡 May change | Tests reached |", "|---|---:|---:|---:|---:|"]
         for _, view in views:
-            c = view.counts
+            c = view.split_counts()
             name = esc.code(view.name) + (" (does not compile)" if view.broken else "")
-            lines.append(f"| {name} | {c['breaking']} | {c['unknown']} | {c['changed']} |")
+            tests = sum(t for _, t in c.values())
+            failing = c["breaking"][1]
+            cell = f"{tests} ({failing} fail)" if failing else str(tests)
+            lines.append(f"| {name} | {c['breaking'][0]} | {c['unknown'][0]} | {c['changed'][0]} | {cell} |")
         lines.append("")
     for r in reports:
         for error in r.errors[:3]:

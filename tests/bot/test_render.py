@@ -177,3 +177,22 @@ def test_who_to_ask_counts_tests_apart_from_the_nodes_they_read():
     assert ask_line([report]) == "**Who to ask:** @org/fin (1 breaking, 2 tests fail, +1 test)"
     report.impacts = report.impacts[1:2]
     assert ask_line([report], mention="none") == "**Who to ask:** `@org/fin` (1 test fails)"
+
+
+def test_check_run_summary_counts_tests_in_a_column_of_their_own():
+    from analysis.report import GitRef, Impact
+    from bot.render.checkrun import summary
+
+    def impact(node, kind, severity):
+        return Impact("finance", node, kind, severity, [], [node])
+
+    report = Report("shop", GitRef("main", "a" * 40), GitRef("pr", "b" * 40), "failure", [], [
+        impact("model.finance.revenue", "model", "breaking"),
+        impact("exposure.finance.board", "exposure", "changed"),
+        impact("test.finance.not_null_revenue_total.1a2b3c4d5e", "test", "breaking"),
+        impact("unit_test.finance.revenue.sums", "unit_test", "breaking"),
+        impact("test.finance.unique_revenue_day.0a0b0c0d0e", "test", "changed"),
+    ], projects=["shop", "finance"])
+    text = summary([report])
+    assert "| Project | 🔴 Breaking | 🟠 Unknown | 🟡 May change | Tests reached |" in text
+    assert "| `finance` | 1 | 0 | 1 | 3 (2 fail) |" in text
