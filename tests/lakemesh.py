@@ -15,13 +15,24 @@ from tests.paths import ROOT
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "lakemesh")
 
 
+def commit_all(root: str, message: str) -> str:
+    """``root`` made a git repository whose ``main`` holds everything in it, in one commit."""
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", message)
+    return root
+
+
+def fixture_repo(source: str, target: str, message: str) -> str:
+    """A git repository at ``target`` holding a copy of the fixture folder ``source`` on ``main``
+    (without dbt's output or DuckDB files a local run left there)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
+    return commit_all(target, message)
+
+
 def init_lake_repo(target: str) -> str:
     """A git repository at ``target`` holding the fixture on ``main``."""
-    shutil.copytree(FIXTURE, target, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
-    _git(target, "init", "-q", "-b", "main")
-    _git(target, "add", "-A")
-    _git(target, "commit", "-q", "-m", "lakemesh")
-    return target
+    return fixture_repo(FIXTURE, target, "lakemesh")
 
 
 def init_project_repo(root: str, project: str, files: dict[str, str]) -> str:
@@ -32,10 +43,7 @@ def init_project_repo(root: str, project: str, files: dict[str, str]) -> str:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", project)
-    return root
+    return commit_all(root, project)
 
 
 def meshdiff(*args: str, cache: str) -> subprocess.CompletedProcess:

@@ -3,11 +3,11 @@ of a branch of its ``platform`` project with ``revenue`` and ``finance`` downstr
 from __future__ import annotations
 
 import os
-import shutil
 
 from analysis.pipeline import AnalysisRequest, ProjectSpec, analyze
 from analysis.report import GitRef, Report
-from bot.demo import _git, commit_change
+from bot.demo import commit_change
+from tests.lakemesh import fixture_repo
 from tests.paths import ROOT
 
 MESH = os.path.join(ROOT, "tests", "meshes", "never_safe")
@@ -15,11 +15,7 @@ DOWNSTREAM = ("revenue", "finance")
 
 
 def init_repo(target: str) -> str:
-    shutil.copytree(MESH, target, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
-    _git(target, "init", "-q", "-b", "main")
-    _git(target, "add", "-A")
-    _git(target, "commit", "-q", "-m", "never-safe mesh")
-    return target
+    return fixture_repo(MESH, target, "never-safe mesh")
 
 
 def analyze_change(repo: str, branch: str, edits, *, cache_dir: str, downstream=DOWNSTREAM) -> Report:
