@@ -309,18 +309,19 @@ def propagate(
             if reader not in index.sql_nodes:
                 # exposures, metrics, semantic models: no column list, the whole node
                 reach(reader, ALL, whole, sev, (node_id, col), f"depends on {src}")
-            elif col != ALL and hit.kind in _UNBINDS and reader in index.named.get(ColumnRef(node_id, col), ()):
+            elif col != ALL and hit.kind in BREAKING and reader in index.named.get(ColumnRef(node_id, col), ()):
                 # it names the column without using its values (an unused CTE projection, a kept
-                # join's ON): without it the SQL no longer binds, so the whole model fails
-                gone = "removes" if hit.kind == "removed" else "renames"
-                reach(reader, ALL, hit.kind, "breaking", (node_id, col),
-                      f"its SQL names `{col}` of {node_id}, which this change {gone}: the model no longer builds")
-            elif col != ALL and hit.kind == "retyped" and reader in index.named.get(ColumnRef(node_id, col), ()):
-                # named without its values being used: whether the SQL still binds with the new
-                # type (`upper(status)` over an integer does not in DuckDB) is not proven
-                reach(reader, ALL, "unknown", "unknown", (node_id, col),
-                      f"its SQL names `{col}` of {node_id}, which this change retypes: "
-                      "whether the model still builds is not proven")
+                # join's ON): without it the SQL no longer binds, so the whole model fails; with a
+                # new type, whether it still binds (`upper(status)` over an integer does not in
+                # DuckDB) is not proven
+                if hit.kind in _UNBINDS:
+                    gone = "removes" if hit.kind == "removed" else "renames"
+                    reach(reader, ALL, hit.kind, "breaking", (node_id, col),
+                          f"its SQL names `{col}` of {node_id}, which this change {gone}: the model no longer builds")
+                else:
+                    reach(reader, ALL, "unknown", "unknown", (node_id, col),
+                          f"its SQL names `{col}` of {node_id}, which this change retypes: "
+                          "whether the model still builds is not proven")
             elif lin is not None and lin.status == "ok" and col != ALL:
                 continue  # proven: it does not read this column
             elif lin is not None and lin.status == "partial" and col != ALL:
