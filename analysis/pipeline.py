@@ -205,16 +205,22 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
     progress = serialized(req.progress)
     told: dict[tuple[str, str], list[str]] = {}
 
-    def run(unit_file: DbtProjectFile, deps: dict, side: str) -> CompileResult:
+    def run(unit_file: DbtProjectFile, deps: dict, side: str, seed: CompileResult | None = None) -> CompileResult:
         told[(unit_file.name, side)] = found = []
         return _compile_one(unit_file, deps, specs[unit_file.name], side, cache_dir, req.compile_timeout_s, progress,
-                            sandbox, found, req.cache_key)
+                            sandbox, found, req.cache_key, seed)
+
+    def cached(unit_file: DbtProjectFile, deps: dict) -> CompileResult | None:
+        spec = specs[unit_file.name]
+        return compile_project(unit_file, deps, cache_dir=cache_dir, timeout_s=req.compile_timeout_s,
+                               target=spec.target, sandbox=sandbox, cache_key=req.cache_key, env=spec.env,
+                               dbt_vars=spec.vars, cached_only=True)
 
     changed = projects.changed.name
     try:
         worlds = compile_worlds(projects.changed, projects.base, [u.file for u in projects.upstream],
                                 [u.file for u in projects.downstream], run, base_ref=req.base.ref,
-                                head_ref=req.head.ref)
+                                head_ref=req.head.ref, find_cached=cached)
     finally:  # what the compiles left out, once each, in the order of the mesh
         order = [(u.file.name, "as is") for u in projects.upstream] + [
             (changed, f"head ({req.head.ref})"), (changed, f"base ({req.base.ref})")] + [
@@ -227,12 +233,14 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
 
 def _compile_one(project: DbtProjectFile, deps: dict, spec: ProjectSpec, side: str, cache_dir: str,
                  timeout_s: float, progress: Observer | None, sandbox: SandboxConfig | None,
-                 warnings: list[str], cache_key: bytes | None = None) -> CompileResult:
+                 warnings: list[str], cache_key: bytes | None = None,
+                 seed: CompileResult | None = None) -> CompileResult:
     """One compile, told to ``progress`` as ``<project> <side>`` (cached or not, with its time);
-    what it left out (dropped dbt-loom entries) joins ``warnings`` once."""
+    what it left out (dropped dbt-loom entries) joins ``warnings`` once; ``seed``: the compile
+    whose parse state dbt may start from (:mod:`analysis.dbt.partialparse`)."""
     with step(progress, "compile", f"{project.name} {side}") as info:
         result = compile_project(project, deps, cache_dir=cache_dir, timeout_s=timeout_s, target=spec.target,
-                                 sandbox=sandbox, cache_key=cache_key, env=spec.env, dbt_vars=spec.vars)
+                                 sandbox=sandbox, cache_key=cache_key, env=spec.env, dbt_vars=spec.vars, seed=seed)
         info["cached"], info["ok"] = result.cached, result.ok
     warnings.extend(w for w in result.warnings if w not in warnings)
     return result

@@ -42,7 +42,7 @@ from importlib import metadata
 
 import yaml
 
-from analysis.dbt import deps, envvars, loom, renders
+from analysis.dbt import deps, envvars, loom, partialparse, renders
 from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
 from analysis.dbt.interface import interface_digest
@@ -56,7 +56,8 @@ from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
 from analysis.errors import AnalysisError
 from analysis.store import Sealer, sealer_for
 
-COMPILE_VERSION = "4"  # 3: upstream compiles keyed by their interface; 4: incremental models' second render
+COMPILE_VERSION = "5"  # 3: upstream compiles keyed by their interface; 4: incremental models' second render;
+# 5: the DuckDB file named relative to the run's folder, dbt's parse state kept (partialparse)
 _SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}
 __all__ = ["CompileResult", "DbtProjectFile", "compile_project", "content_key", "read_project", "check_target",
            "profiles_yml", "loom_config", "absent_manifests", "dbt_error_text", "DEFAULT_TARGET", "TARGET_RE"]
@@ -79,6 +80,11 @@ class CompileResult:
     manifest: dict | None = field(default=None, repr=False, compare=False)
     #: :func:`~analysis.dbt.interface.interface_digest` of the manifest (what consumers' compiles see)
     interface: str | None = None
+    #: dbt's parse state this compile left (:mod:`analysis.dbt.partialparse`) and its sealed sha256
+    partial_parse: str | None = field(default=None, repr=False, compare=False)
+    partial_parse_sha256: str | None = field(default=None, repr=False, compare=False)
+    #: whether dbt started from an earlier compile's parse state (it may still have parsed in full)
+    seeded: bool = False
 
     @property
     def upstream_key(self) -> str:
@@ -169,12 +175,19 @@ def compile_project(
     cache_key: bytes | None = None,
     env: dict[str, str] | None = None,
     dbt_vars: dict | None = None,
-) -> CompileResult:
+    seed: CompileResult | None = None,
+    cached_only: bool = False,
+) -> CompileResult | None:
     """Compile ``project`` against the ``upstream`` compiles (by project name), with the
     generated profile's target named ``target`` (default ``meshdiff``), fenced in as ``sandbox``
     says (default: :meth:`SandboxConfig.from_env`); the cache's records are sealed with
     ``cache_key`` (default: :func:`analysis.store.sealer_for`'s); ``env`` and ``dbt_vars``: the
-    environment variables and ``--vars`` dbt gets (:mod:`analysis.dbt.envvars`; part of the key)."""
+    environment variables and ``--vars`` dbt gets (:mod:`analysis.dbt.envvars`; part of the key).
+
+    ``seed``: a compile of the same project against the same upstream compiles (the changed
+    project's base) whose parse state dbt may start from (:mod:`analysis.dbt.partialparse`); it
+    is not part of the key: dbt parses what changed, and the result is the same.
+    ``cached_only``: return the cached result, or ``None`` when dbt would have to run."""
     config = sandbox or _sandbox.SandboxConfig.from_env()
     target = check_target(target)
     run_vars = check_env_vars(env, dbt_vars, project.name)
@@ -192,23 +205,30 @@ def compile_project(
     sealer = sealer_for(cache_dir, cache_key)
     slot = os.path.join(cache_dir, "compile", key[:2], key)
     cached = _read_cached(project, slot, key, sealer)
+    if cached is None and cached_only:
+        return None
     if cached is None:
         with slot_lock(slot):  # one compile per key at a time; the others then read its result
             cached = _read_cached(project, slot, key, sealer)
             if cached is None:
                 with _DBT_SLOTS:  # dbt processes at once, in this process: one per core
                     return _compile_into(slot, project, upstream, key, timeout_s, target, config, sandboxed,
-                                         cache_dir, plan.warnings, sealer, run_vars)
+                                         cache_dir, plan.warnings, sealer, run_vars, seed)
     cached.warnings = plan.warnings
     return cached
 
 
 def _compile_into(slot: str, project: DbtProjectFile, upstream: dict[str, CompileResult], key: str,
                   timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool, cache_dir: str,
-                  warnings: list[str], sealer: Sealer, run_vars: tuple[dict, dict] = ({}, {})) -> CompileResult:
+                  warnings: list[str], sealer: Sealer, run_vars: tuple[dict, dict] = ({}, {}),
+                  seed: CompileResult | None = None) -> CompileResult:
     work = tempfile.mkdtemp(prefix=f"meshdiff-{project.name}-")
     try:
-        result = _run_compile(project, upstream, Folders(work).make(), key, timeout_s, target, config, sandboxed,
+        folders = Folders(work).make()
+        seeded = (seed is not None and partialparse.enabled()
+                  and partialparse.seed(os.path.join(folders.out, "target"), seed.partial_parse,
+                                        seed.partial_parse_sha256))
+        result = _run_compile(project, upstream, folders, key, timeout_s, target, config, sandboxed,
                               cache_dir, sealer, run_vars)
         if not result.ok:  # never cached: a later run (a higher limit, a rerun, the cause fixed) compiles again
             result.warnings = warnings
@@ -217,11 +237,11 @@ def _compile_into(slot: str, project: DbtProjectFile, upstream: dict[str, Compil
             result.interface = interface_digest(result.manifest)
         write_slot(slot, sealer, ok=result.ok, error=result.error, seconds=result.seconds,
                    interface=result.interface, manifest_path=result.manifest_path, manifest=result.manifest,
-                   project_dir=project.path)
+                   project_dir=project.path, partial_parse=partialparse.saved(folders.out))
         stored = _read_cached(project, slot, key, sealer)
         if stored is None:  # pragma: no cover - the cache folder is not writable
             return result
-        stored.cached, stored.log, stored.warnings = False, result.log, warnings
+        stored.cached, stored.log, stored.warnings, stored.seeded = False, result.log, warnings, seeded
         return stored
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -255,7 +275,8 @@ def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], fo
             staged[name] = os.path.join(folders.inputs, "upstream", f"{len(staged)}.json")
             shutil.copyfile(upstream[name].manifest_path, staged[name])
     with open(os.path.join(folders.inputs, "profiles", "profiles.yml"), "w", encoding="utf-8") as handle:
-        yaml.safe_dump(profiles_yml(project, os.path.join(folders.out, "mesh.duckdb"), target,
+        # relative to the run's folder (out/): one profile for every compile, as dbt's partial parsing wants
+        yaml.safe_dump(profiles_yml(project, "mesh.duckdb", target,
                                     memory_mb=config.limits.memory_mb), handle)
     loom_path = os.path.join(folders.inputs, "dbt_loom.config.yml")
     with open(loom_path, "w", encoding="utf-8") as handle:
@@ -363,6 +384,8 @@ def _read_cached(project: DbtProjectFile, slot: str, key: str, sealer: Sealer) -
         return None
     ok = True
     interface = status.get("interface") if ok else None
+    state = os.path.join(slot, partialparse.FILE)
+    state_sha = status.get("partial_parse_sha256")
     return CompileResult(
         project=project.name,
         project_dir=project.path,
@@ -373,4 +396,6 @@ def _read_cached(project: DbtProjectFile, slot: str, key: str, sealer: Sealer) -
         seconds=float(status.get("seconds", 0.0)),
         cached=True,
         interface=interface if isinstance(interface, str) else None,
+        partial_parse=state if isinstance(state_sha, str) else None,
+        partial_parse_sha256=state_sha if isinstance(state_sha, str) else None,
     )

@@ -183,3 +183,8 @@ def accept_manifest(out: str, project_name: str, rel: str = "target/manifest.jso
 def _max_manifest_mb() -> int:
     raw = os.environ.get("MESHDIFF_MAX_MANIFEST_MB", "").strip()
     return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_MANIFEST_MB
+
+
+def max_manifest_bytes() -> int:
+    """The size cap of a manifest (and of dbt's parse state) a compile may leave."""
+    return _max_manifest_mb() << 20

@@ -9,6 +9,10 @@ job in its own thread once its dependencies are done; the dbt processes themselv
 limited to one per core by :mod:`analysis.dbt.compile` (``MESHDIFF_COMPILE_SLOTS``), so a job
 whose compile is a cache hit never waits behind one that runs dbt.
 
+The head compile of the changed project starts from dbt's parse state of its base compile when
+that one is already in the cache (``find_cached``; :mod:`analysis.dbt.partialparse`): dbt then
+parses only the files the PR changed. With nothing cached the two run side by side instead.
+
 Two jobs with the same compile key (a downstream project whose upstream interfaces the PR
 leaves unchanged is the same compile against the base and the head, see
 :mod:`analysis.dbt.interface`) do not both run dbt: the second waits for the first's cache
@@ -83,17 +87,20 @@ class Worlds:
 
 
 #: ``compile_one(project file, {upstream name: result}, side label) -> CompileResult``
-CompileOne = Callable[[Any, dict, str], Any]
+CompileOne = Callable[..., Any]
+FindCached = Callable[[Any, dict], Any]
 
 
 def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, compile_one: CompileOne, *,
-                   base_ref: str, head_ref: str) -> Worlds:
+                   base_ref: str, head_ref: str, find_cached: FindCached | None = None) -> Worlds:
     """Compile the mesh of an analysis as a graph (see the module docstring).
 
     ``changed``/``base``: the changed project's file at head and at base (``None``: not a dbt
     project at base); ``upstream``: project files it reads, in dependency order (each compiled
     once, as is); ``downstream``: the projects that read it, in dependency order. Each compile
     is given the compiles of the projects its dbt-loom config names, from its own world.
+    ``find_cached(project_file, upstream)``: the cached compile or ``None`` (never runs dbt); the
+    head compile gets the base's as ``seed=`` when it has a parse state.
     Raises :class:`AnalysisError` when an upstream project, the head, or the base of the changed
     project does not compile."""
     name = changed.name
@@ -142,7 +149,9 @@ def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, comp
 
     def head_job(done, names=names):
         ups = {n: done[("up", n)] for n in names}
-        result = compile_one(changed, ups, f"head ({head_ref})")
+        before = find_cached(base, ups) if find_cached is not None and base is not None else None
+        seed = {"seed": before} if before is not None and before.ok and before.partial_parse else {}
+        result = compile_one(changed, ups, f"head ({head_ref})", **seed)
         if not result.ok:  # a ref to an upstream version it lacks: the versions it has (versions.with_hint)
             raise AnalysisError(f"{name} does not compile at {head_ref} ({changed.path})",
                                 detail=versions.with_hint(result.error, ups),

@@ -1,9 +1,10 @@
 """The compile cache: one folder (*slot*) per compile key, written by the trusted process, sealed.
 
 A slot holds ``status.json`` (ok, dbt's error, seconds, the manifest's interface, and the sha256
-of the two files below),
-``manifest.json`` (the checked manifest, kept byte for byte: dbt-loom reads copies of it) and
-its snapshot (:mod:`analysis.dbt.snapshot`). ``status.json`` carries the seal
+of the files below),
+``manifest.json`` (the checked manifest, kept byte for byte: dbt-loom reads copies of it),
+its snapshot (:mod:`analysis.dbt.snapshot`) and dbt's parse state when it left one
+(:mod:`analysis.dbt.partialparse`: never read by meshdiff, only handed to a later dbt run). ``status.json`` carries the seal
 (:mod:`analysis.store.seal`): a slot whose status is not validly sealed, or whose manifest is
 not the one the status names, is a miss (removed, compiled again). A snapshot that differs from
 the one the status names is made again from the (checked) manifest and the status resealed: the
@@ -25,6 +26,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 
+from analysis.dbt.partialparse import FILE as PARTIAL_PARSE_FILE
 from analysis.errors import AnalysisError
 from analysis.store import Sealer, file_sha256, touch
 
@@ -58,9 +60,11 @@ def read_slot(slot: str, sealer: Sealer, project_dir: str) -> dict | None:
 
 
 def write_slot(slot: str, sealer: Sealer, *, ok: bool, error: str, seconds: float, interface: str | None,
-               manifest_path: str | None, manifest: dict | None, project_dir: str) -> None:
+               manifest_path: str | None, manifest: dict | None, project_dir: str,
+               partial_parse: bytes | None = None) -> None:
     """Publish the slot: the manifest, its snapshot made from ``manifest`` (already parsed) when
-    given, the sealed status; a slot another writer published first stays."""
+    given, dbt's parse state ``partial_parse`` when given, the sealed status; a slot another
+    writer published first stays."""
     parent = os.path.dirname(slot)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=os.path.basename(slot) + ".tmp-")
@@ -72,6 +76,11 @@ def write_slot(slot: str, sealer: Sealer, *, ok: bool, error: str, seconds: floa
             status["manifest_sha256"] = file_sha256(target)
             if manifest is not None:
                 status["snapshot_sha256"] = _write_snapshot(target, manifest, project_dir)
+            if partial_parse:
+                state = os.path.join(tmp, PARTIAL_PARSE_FILE)
+                with open(state, "wb") as handle:
+                    handle.write(partial_parse)
+                status["partial_parse_sha256"] = file_sha256(state)
         with open(os.path.join(tmp, "status.json"), "wb") as handle:  # sealed for where it will live
             handle.write(sealer.seal(os.path.join(slot, "status.json"), json.dumps(status).encode()))
         if os.path.isdir(slot) and read_slot(slot, sealer, project_dir) is None:

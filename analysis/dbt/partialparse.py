@@ -1,0 +1,69 @@
+"""dbt's partial parsing, from the changed project's base compile to its head compile.
+
+dbt saves what it parsed as ``target/partial_parse.msgpack``; given that file, the next run
+parses again only the files whose checksum changed (and what depends on them: a changed macro
+reparses its callers, a changed YAML file its patches) instead of every model, YAML file and
+macro of the project, its packages and dbt's own. dbt takes the file only when nothing global
+changed: the dbt version, ``--vars``, the profile and target names, the profile's connection
+settings, the environment variables ``dbt_project.yml`` reads and every ``dbt_project.yml``
+(``ManifestLoader.is_partial_parsable``); otherwise it parses in full, as without it.
+
+What meshdiff does with it:
+
+- every compile's slot keeps dbt's file beside the manifest (:mod:`analysis.dbt.slots`), its
+  sha256 in the sealed status: a file changed in the cache is never handed to dbt;
+- the changed project's **head** compile starts from its **base** compile's file when the base
+  is already in the cache (:mod:`analysis.dbt.schedule`). Both read the same upstream compiles,
+  so what dbt-loom injects is the same;
+- the generated profile names the DuckDB file relative to the run's working folder
+  (``mesh.duckdb`` in ``out/``), so that the profile dbt hashes is one string for every compile.
+
+It is never used between different upstream manifests (a downstream project against base and
+head), nor for the second render of incremental models. ``MESHDIFF_PARTIAL_PARSE=0`` turns it
+off. That a head compile started from the base's file gives what meshdiff reads of a full
+parse, for each kind of change, is proven on real compiles in
+``tests/analysis/dbt/test_partial_parse.py``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+from analysis.dbt.paths import OutputError, max_manifest_bytes, read_output
+from analysis.store import file_sha256
+
+#: dbt's file, in its target folder and in a compile's cache slot
+FILE = "partial_parse.msgpack"
+
+
+def enabled(env: dict[str, str] | None = None) -> bool:
+    """Whether head compiles start from the base's parse (``MESHDIFF_PARTIAL_PARSE``, default on)."""
+    value = (os.environ if env is None else env).get("MESHDIFF_PARTIAL_PARSE", "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def saved(out_dir: str) -> bytes | None:
+    """The bytes of the file dbt left in ``out_dir/target``, if any: read as any output of the
+    sandbox (:func:`~analysis.dbt.paths.read_output`: no link, a regular file, within the
+    manifest's size cap); ``None`` when there is none or it is refused."""
+    try:
+        return read_output(out_dir, f"target/{FILE}", limit=max_manifest_bytes())
+    except (OutputError, OSError):
+        return None
+
+
+def seed(target_dir: str, source: str | None, sha256: str | None) -> bool:
+    """Copy a slot's file ``source`` into ``target_dir`` for dbt to start from, when its
+    content is the one the slot's sealed status names (``sha256``); whether it was."""
+    if not source or not sha256:
+        return False
+    dest = os.path.join(target_dir, FILE)
+    try:
+        os.makedirs(target_dir, exist_ok=True)
+        shutil.copyfile(source, dest)  # the copy is what is checked: the slot may change meanwhile
+        if file_sha256(dest) == sha256:
+            return True
+        os.remove(dest)
+    except OSError:
+        pass
+    return False
