@@ -54,6 +54,10 @@ class ModelLineage:
       used or not: also the projections of a CTE or subquery nothing reads and the ON columns
       of a kept join. Removing or renaming one makes the SQL fail to bind even when no output
       column or row depends on it. (Columns a ``select *`` expands to are not named.)
+    - ``spellings``: how the outermost projection spells its output names, read from the SQL as
+      written when it was traced (:func:`analysis.lineage.spelling.tree_spellings`; ``""``: a bare
+      reference that takes its upstream's spelling); ``None``: not read (the SQL did not parse),
+      so a name shown to people is read from the SQL again.
     """
 
     node: str
@@ -67,6 +71,7 @@ class ModelLineage:
     unknown_columns: frozenset[str] = frozenset()
     unresolved_tables: tuple[str, ...] = ()
     referenced: frozenset[ColumnRef] = frozenset()
+    spellings: dict[str, str] | None = None
 
     @property
     def output_columns(self) -> list[str]:

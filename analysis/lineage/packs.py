@@ -203,6 +203,7 @@ def lineage_to_json(lineage: ModelLineage) -> dict:
         "unknown_columns": sorted(lineage.unknown_columns),
         "unresolved_tables": list(lineage.unresolved_tables),
         "referenced": sorted([r.node, r.column] for r in lineage.referenced),
+        "spellings": None if lineage.spellings is None else sorted(lineage.spellings.items()),
     }
 
 
@@ -233,6 +234,7 @@ def lineage_from_json(data: dict, node_id: str | None = None) -> ModelLineage:
         unknown_columns=frozenset(str(c) for c in data["unknown_columns"]),
         unresolved_tables=tuple(str(t) for t in data["unresolved_tables"]),
         referenced=frozenset(ColumnRef(str(n), str(c)) for n, c in data["referenced"]),
+        spellings=None if data["spellings"] is None else {str(k): str(v) for k, v in data["spellings"]},
     )
 
 

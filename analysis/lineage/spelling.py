@@ -19,6 +19,7 @@ Only names shown to people are respelled (:func:`respell_report`): matching neve
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -41,12 +42,18 @@ def fold(name: str, dialect: str) -> str:
     return name
 
 
+def spelled_as_written(sql: str | None, dialect: str) -> bool:
+    """Whether ``sql`` may spell a name otherwise than the rule does: a quoted name, or (on a
+    dialect that does not fold) a capital letter. Without either, nothing needs reading."""
+    folds = _strategy(dialect) in (NormalizationStrategy.UPPERCASE, NormalizationStrategy.LOWERCASE)
+    return bool(sql) and (any(q in sql for q in '"`[') or (not folds and sql != sql.lower()))
+
+
 def projection_spellings(sql: str | None, dialect: str) -> dict[str, object]:
     """Lower-cased output name -> its spelling in the outermost projection of ``sql`` (or
     :data:`_INHERIT` for a bare column reference that takes its upstream's spelling); empty when
     the SQL does not parse. Columns of a ``*`` are not listed."""
-    folds = _strategy(dialect) in (NormalizationStrategy.UPPERCASE, NormalizationStrategy.LOWERCASE)
-    if not sql or (not any(q in sql for q in '"`[') and (folds or sql == sql.lower())):
+    if not spelled_as_written(sql, dialect):
         return {}  # no quoted name, no capital kept as written: inheritance and the rule say it all
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
@@ -54,11 +61,19 @@ def projection_spellings(sql: str | None, dialect: str) -> dict[str, object]:
         raise
     except Exception:  # noqa: BLE001 - a SQL sqlglot cannot read has no spelling: the rule applies
         return {}
+    return {k: (_INHERIT if v == "" else v) for k, v in tree_spellings(tree, dialect).items()}
+
+
+def tree_spellings(tree: exp.Expression, dialect: str) -> dict[str, str]:
+    """:func:`projection_spellings` of a parsed, not yet qualified SQL (the tracer's own parse):
+    ``""`` stands for a bare reference taking its upstream's spelling (plain data, cached with
+    the lineage)."""
+    folds = _strategy(dialect) in (NormalizationStrategy.UPPERCASE, NormalizationStrategy.LOWERCASE)
     while isinstance(tree, (exp.Subquery, exp.SetOperation)):
         tree = tree.this  # a union's names are those of its first branch
     if not isinstance(tree, exp.Select):
         return {}
-    out: dict[str, object] = {}
+    out: dict[str, str] = {}
     for projection in tree.expressions:
         ident = projection.args.get("alias") if isinstance(projection, exp.Alias) else None
         bare = ident is None
@@ -72,7 +87,7 @@ def projection_spellings(sql: str | None, dialect: str) -> dict[str, object]:
         if ident.quoted:
             out[key] = ident.name
         elif bare and not folds:
-            out[key] = _INHERIT
+            out[key] = ""
         else:
             out[key] = fold(ident.name, dialect)
     return out
@@ -111,7 +126,7 @@ class Spelling:
         self._done[(node_id, key)] = None  # a cycle (never in a DAG) falls back to the rule
         dialect = self.dialect_of(node)
         if node_id not in self._projections:
-            self._projections[node_id] = projection_spellings(node.compiled_sql, dialect) if node.is_sql else {}
+            self._projections[node_id] = self._projection(node, dialect)
         spelled = self._projections[node_id].get(key)
         if not isinstance(spelled, str):
             spelled = self._inherited(node_id, key, depth) if depth < 200 else None
@@ -120,6 +135,16 @@ class Spelling:
             spelled = declared.name if declared is not None and declared.name.lower() == key else None
         self._done[(node_id, key)] = spelled
         return spelled
+
+    def _projection(self, node, dialect: str) -> dict[str, object]:
+        """The node's projection spellings: kept with its lineage when it was traced (the SQL is
+        never parsed again for them), else read from its SQL."""
+        if not node.is_sql:
+            return {}
+        lineage = self.models.get(node.unique_id)
+        if lineage is not None and lineage.spellings is not None:
+            return {k: (_INHERIT if v == "" else v) for k, v in lineage.spellings.items()}
+        return projection_spellings(node.compiled_sql, dialect)
 
     def _inherited(self, node_id: str, key: str, depth: int) -> str | None:
         """The spelling of the upstream column passed through under the same name, if one is."""
@@ -170,6 +195,7 @@ def respell_report(report, spellings: Spellings) -> None:
         impact.via = [spellings.ref(v) for v in impact.via]
 
 
+@lru_cache(maxsize=64)
 def _strategy(dialect: str):
     try:
         return Dialect.get_or_raise(dialect).normalization_strategy

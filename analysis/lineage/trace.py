@@ -71,10 +71,11 @@ from analysis import errors as _errors
 from analysis.lineage.columns import ModelLineage, Upstream
 from analysis.lineage.resolve import LineageTimeout, Resolver, digest, mark_named
 from analysis.lineage.scopes import dedupe_names, rename_duplicates, walk
+from analysis.lineage.spelling import spelled_as_written, tree_spellings
 from analysis.lineage.relations import TableKey, TableResolver, describe_table, is_file_reader
 
 #: bump when the output of :func:`analyse` changes for the same input (invalidates caches)
-ALGORITHM_VERSION = "7"  # 7: referenced columns; 6: an unread kept join keeps its keys; 5: LEFT JOINs on proven keys; 4, 3: stars, windows
+ALGORITHM_VERSION = "8"  # 8: projection spellings kept; 7: referenced columns; 6: an unread kept join keeps its keys; 5: LEFT JOINs on proven keys; 4, 3: stars, windows
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TOKEN = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")
@@ -159,6 +160,7 @@ def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phase
     phases["parse"] = time.perf_counter() - clock
     if isinstance(tree, ModelLineage):
         return tree
+    spellings = tree_spellings(tree, dialect) if spelled_as_written(sql, dialect) else {}  # before qualify
 
     phase[0] = "qualify"
     clock = time.perf_counter()
@@ -194,7 +196,7 @@ def _run(node_id, sql, dialect, tables, schemas, deadline, lookups, phase, phase
     clock = time.perf_counter()
     types = _types(tree, scopes, schema, dialect, root) if annotate else {n: c.type for n, c in root.cols.items()}
     phases["types"] = time.perf_counter() - clock
-    return _assemble(node_id, root, types, unresolved, resolver.referenced)
+    return _assemble(node_id, root, types, unresolved, resolver.referenced, spellings)
 
 
 def _qualify(tree: exp.Expression, dialect: str, schema: MappingSchema, **kw) -> exp.Expression:
@@ -300,7 +302,8 @@ def _types(tree: exp.Expression, scopes: list, schema: MappingSchema, dialect: s
     return out
 
 
-def _assemble(node_id: str, root, types: dict, unresolved: dict[str, str], referenced=frozenset()) -> ModelLineage:
+def _assemble(node_id: str, root, types: dict, unresolved: dict[str, str], referenced=frozenset(),
+              spellings: dict[str, str] | None = None) -> ModelLineage:
     columns: dict[str, tuple[Upstream, ...]] = {}
     fingerprints: dict[str, str] = {}
     unknown: set[str] = set()
@@ -330,7 +333,7 @@ def _assemble(node_id: str, root, types: dict, unresolved: dict[str, str], refer
         node=node_id, columns=columns, row_shaping=frozenset(root.rs), fingerprints=fingerprints,
         shape_fingerprint=root.shape, types={c: types.get(c) for c in columns}, status=status,
         reason="; ".join(dict.fromkeys(reasons)) or None, unknown_columns=frozenset(unknown),
-        unresolved_tables=tuple(sorted(unresolved)), referenced=frozenset(referenced),
+        unresolved_tables=tuple(sorted(unresolved)), referenced=frozenset(referenced), spellings=spellings,
     )
 
 

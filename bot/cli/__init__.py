@@ -14,7 +14,10 @@ import traceback
 from analysis.errors import AnalysisError
 from bot.cli.parser import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, build
 
-__all__ = ["main"]
+__all__ = ["main", "entry"]
+
+#: commands that end the process when they are done (``entry``): nothing runs after them
+_ONE_SHOT = {"analyze", "lineage", "demo"}
 
 
 def _dispatch(args) -> int:
@@ -38,6 +41,21 @@ def _dispatch(args) -> int:
 def _fail(message: str) -> int:
     print(f"meshdiff: {message}", file=sys.stderr)
     return EXIT_ERROR
+
+
+def entry() -> None:
+    """The ``meshdiff`` executable: :func:`main`, then, after a one-shot command, the process
+    ends at once (its output flushed) instead of freeing every object of the analysis one by
+    one on the way out (a quarter of a second for a 1,000-model project)."""
+    code = main()
+    if len(sys.argv) > 1 and sys.argv[1] in _ONE_SHOT:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # closed or broken: nothing more can be said anyway
+            pass
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

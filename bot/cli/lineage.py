@@ -34,9 +34,9 @@ def run(args) -> int:
                              catalogs=catalogs)
     for warning in state.warnings:
         print(f"meshdiff: {warning}", file=sys.stderr)
-    index = build_index([World(state.mesh, state.lineage.models, state.lineage.schemas, state.lineage.readers)])
     spell = Spellings(Spelling(state.mesh.nodes, state.mesh.dialect_of, state.lineage.models))
     if args.column:
+        index = build_index([World(state.mesh, state.lineage.models, state.lineage.schemas, state.lineage.readers)])
         result = {}
         for spec in args.column:
             node_id, _, col = spec.rpartition(".")

@@ -91,9 +91,22 @@ def column(text: str) -> str:
     return text
 
 
-def build() -> argparse.ArgumentParser:
-    from bot.cli.version import version_text
+class _VersionAction(argparse.Action):
+    """``--version``: the versions are looked up when asked for (reading package metadata costs
+    tens of milliseconds every run otherwise)."""
 
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show the versions of meshdiff and its tools and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from bot.cli.version import version_text
+
+        parser._print_message(version_text() + "\n", sys.stdout)
+        parser.exit()
+
+
+def build() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="meshdiff", formatter_class=_Formatter,
         description="Column-level, mesh-wide impact of a dbt change: which nodes of which projects it reaches.",
@@ -102,7 +115,7 @@ def build() -> argparse.ArgumentParser:
                "run `meshdiff COMMAND --help` for a command's flags, defaults, exit codes and an example.\n\n"
                "example:\n  meshdiff demo",
     )
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
