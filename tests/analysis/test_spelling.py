@@ -69,3 +69,34 @@ def test_report_names_are_respelled_and_a_removed_column_is_spelled_as_at_the_ba
 def test_snowflake_sql_without_quotes_upper_cases_every_name():
     s = spelling("snowflake", [model("m", "select amount, x as cust from t")])
     assert [s.of("model.p.m", c) for c in ("amount", "cust")] == ["AMOUNT", "CUST"]
+
+
+def test_the_tracer_keeps_the_spellings_and_they_are_never_read_from_the_sql_again(monkeypatch):
+    """A traced model carries its projection spellings (read from the tracer's own parse, before
+    qualification lower-cases names), through the cache; naming its columns parses nothing."""
+    import analysis.lineage.spelling as spelling_module
+    from analysis.lineage.packs import lineage_from_json, lineage_to_json
+    from analysis.lineage.relations import TableResolver
+    from analysis.lineage.trace import analyse
+
+    up = model("up", 'select 1 as "ArrUsd", 2 as Plain')
+    up.relation_name = '"mesh"."main"."up"'
+    reader = model("reader", 'select arrusd, plain as Renamed, 3 as "Q" from "mesh"."main"."up"')
+    tables = TableResolver.from_nodes([up, reader])
+    traced = {}
+    for node in (up, reader):
+        lineage = analyse(node.unique_id, node.compiled_sql, "duckdb", tables,
+                          {up.unique_id: {"arrusd": None, "plain": None}}).lineage
+        assert lineage.status == "ok", lineage.reason
+        traced[node.unique_id] = lineage_from_json(lineage_to_json(lineage))  # as the cache gives it back
+    assert traced[reader.unique_id].spellings == {"arrusd": "", "renamed": "Renamed", "q": "Q"}
+    assert traced[up.unique_id].spellings == {"arrusd": "ArrUsd", "plain": "Plain"}
+    assert analyse("model.p.lower", "select 1 as a", "duckdb", tables, {}).lineage.spellings == {}  # nothing to read
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("the SQL was parsed again to spell a column")
+
+    monkeypatch.setattr(spelling_module.sqlglot, "parse_one", no_parse)
+    s = spelling("duckdb", [up, reader], traced)
+    assert [s.of(reader.unique_id, c) for c in ("arrusd", "renamed", "q")] == ["ArrUsd", "Renamed", "Q"]
+    assert s.of(up.unique_id, "plain") == "Plain"
