@@ -25,9 +25,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from analysis.dbt import (CompileResult, DbtProjectFile, Job, Project, ProjectLoader, SandboxConfig, Worlds,
-                          bind_by_folder, compile_project, compile_worlds, read_catalogs, read_project, run_graph,
-                          serialized)
+from analysis.dbt import (CompileResult, DbtProjectFile, Job, Prestarts, Project, ProjectLoader, SandboxConfig,
+                          Worlds, ahead_of, bind_by_folder, compile_project, compile_worlds, read_catalogs,
+                          read_project, run_graph, serialized)
 from analysis.errors import AnalysisError
 from analysis.impact import (CodeOwners, Policy, ProjectDiff, World, add_incremental, add_reader_reasons,
                              broken_consumers, build_index, contract_breaks, decide, deprecated_refs, diff_project,
@@ -204,11 +204,12 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
     specs[projects.changed.name] = req.changed
     progress = serialized(req.progress)
     told: dict[tuple[str, str], list[str]] = {}
+    prestarts = _prestarts(req, projects, specs, cache_dir, sandbox)
 
     def run(unit_file: DbtProjectFile, deps: dict, side: str, seed: CompileResult | None = None) -> CompileResult:
         told[(unit_file.name, side)] = found = []
         return _compile_one(unit_file, deps, specs[unit_file.name], side, cache_dir, req.compile_timeout_s, progress,
-                            sandbox, found, req.cache_key, seed)
+                            sandbox, found, req.cache_key, seed, prestarts)
 
     def cached(unit_file: DbtProjectFile, deps: dict) -> CompileResult | None:
         spec = specs[unit_file.name]
@@ -222,6 +223,8 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
                                 [u.file for u in projects.downstream], run, base_ref=req.base.ref,
                                 head_ref=req.head.ref, find_cached=cached)
     finally:  # what the compiles left out, once each, in the order of the mesh
+        if prestarts is not None:
+            prestarts.close()
         order = [(u.file.name, "as is") for u in projects.upstream] + [
             (changed, f"head ({req.head.ref})"), (changed, f"base ({req.base.ref})")] + [
             (u.file.name, side) for u in projects.downstream for side in ("against base", "against head")]
@@ -231,16 +234,37 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
     return worlds
 
 
+def _prestarts(req: AnalysisRequest, projects: _Projects, specs: dict[str, ProjectSpec], cache_dir: str,
+               sandbox: SandboxConfig) -> Prestarts | None:
+    """The downstream compiles, started ahead as the compiles they read start dbt
+    (:mod:`analysis.dbt.prestart`); ``None`` when turned off or there is no downstream project."""
+    if not projects.downstream or not Prestarts.enabled():
+        return None
+    readers: dict[str, list[DbtProjectFile]] = {}
+    for unit in projects.downstream:
+        for name in unit.file.upstream_names:
+            readers.setdefault(name, []).append(unit.file)
+
+    def make(unit_file: DbtProjectFile):
+        spec = specs[unit_file.name]
+        return ahead_of(unit_file, cache_dir=cache_dir, timeout_s=req.compile_timeout_s, target=spec.target,
+                        sandbox=sandbox, cache_key=req.cache_key, env=spec.env, dbt_vars=spec.vars)
+
+    return Prestarts(make, readers)
+
+
 def _compile_one(project: DbtProjectFile, deps: dict, spec: ProjectSpec, side: str, cache_dir: str,
                  timeout_s: float, progress: Observer | None, sandbox: SandboxConfig | None,
                  warnings: list[str], cache_key: bytes | None = None,
-                 seed: CompileResult | None = None) -> CompileResult:
+                 seed: CompileResult | None = None, prestarts: Prestarts | None = None) -> CompileResult:
     """One compile, told to ``progress`` as ``<project> <side>`` (cached or not, with its time);
     what it left out (dropped dbt-loom entries) joins ``warnings`` once; ``seed``: the compile
-    whose parse state dbt may start from (:mod:`analysis.dbt.partialparse`)."""
+    whose parse state dbt may start from (:mod:`analysis.dbt.partialparse`); ``prestarts``: the
+    compiles started ahead (:mod:`analysis.dbt.prestart`)."""
     with step(progress, "compile", f"{project.name} {side}") as info:
         result = compile_project(project, deps, cache_dir=cache_dir, timeout_s=timeout_s, target=spec.target,
-                                 sandbox=sandbox, cache_key=cache_key, env=spec.env, dbt_vars=spec.vars, seed=seed)
+                                 sandbox=sandbox, cache_key=cache_key, env=spec.env, dbt_vars=spec.vars, seed=seed,
+                                 prestarts=prestarts)
         info["cached"], info["ok"] = result.cached, result.ok
     warnings.extend(w for w in result.warnings if w not in warnings)
     return result

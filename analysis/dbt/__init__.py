@@ -23,7 +23,10 @@ is parsed once). Also the column types of a ``catalog.json`` (``--catalog``).
 - ``interface``: what dbt-loom shows a consumer of a manifest (:func:`interface_digest`: the
   compile key of a consumer holds it, so an unchanged interface reuses the consumer's compile);
 - ``schedule``: the compiles of an analysis as a graph on both cores (:func:`compile_worlds`,
-  :func:`run_graph`).
+  :func:`run_graph`);
+- ``partialparse``: the head compile starts from the base compile's dbt parse state;
+  ``prepare`` and ``prestart``: a downstream compile made ready, and its dbt started, while the
+  compiles it reads still run (:func:`ahead_of`, :class:`Prestarts`).
 """
 from analysis.exports import public_names
 
@@ -34,6 +37,8 @@ __all__, __getattr__, __dir__ = public_names(__name__, {
     "interface": ["interface_digest"],
     "manifest": ["handle", "load_manifest", "parse_manifest"],
     "paths": ["read_inside", "same_content"],
+    "prepare": ["ahead_of"],
+    "prestart": ["Prestarts"],
     "nodes": ["DataTest", "DeclaredColumn", "IMPACT_RESOURCE_TYPES", "Node", "Project", "SQL_RESOURCE_TYPES",
               "WAREHOUSE_MACROS", "dialect_for_adapter"],
     "profile": ["TARGET_RE", "check_target"],

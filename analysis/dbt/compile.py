@@ -8,7 +8,9 @@ One compile, in a fresh temporary folder (:class:`~analysis.dbt.invoke.Folders`)
    URL/cloud entries dropped with a warning), ``upstream/<name>.json``;
 2. packages (:mod:`analysis.dbt.deps`): vendored ones as they are; hub/git ones from the
    separate, cached deps step; ``local:`` ones linked by an offline ``dbt deps``. They land in
-   ``out/project/``, a layer over the read-only project (the host's project is never written);
+   ``out/project/``, a layer over the read-only project (the host's project is never written).
+   Steps 1-2 but for what names the upstream compiles are :mod:`analysis.dbt.prepare`'s, and a
+   downstream compile may have them done, and its dbt started, ahead (:mod:`analysis.dbt.prestart`);
 3. ``dbt compile`` in the sandbox (:mod:`analysis.dbt.sandbox`), writing only to ``out/``; a project
    with incremental models compiles those again with ``is_incremental()`` true
    (:mod:`analysis.dbt.renders`), and their second render joins the manifest;
@@ -42,18 +44,19 @@ from importlib import metadata
 
 import yaml
 
-from analysis.dbt import deps, envvars, loom, partialparse, renders
+from analysis.dbt import envvars, loom, partialparse, renders
 from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
 from analysis.dbt.interface import interface_digest
-from analysis.dbt.invoke import Folders, dbt_env, dbt_error_text, failure_text, run_dbt
+from analysis.dbt.invoke import Folders, dbt_error_text, failure_text, run_dbt
 from analysis.dbt.paths import OutputError, accept_manifest
+from analysis.dbt.prepare import check_env_vars, prepare, stage, terms
+from analysis.dbt.prestart import Ahead, Prestarts
 from analysis.dbt.slots import DBT_SLOTS as _DBT_SLOTS, discard, read_slot, slot_lock, write_slot
 from analysis.dbt.upstreams import entry_project
 # re-exported: callers read projects and targets through this module
 from analysis.dbt.profile import DEFAULT_TARGET, TARGET_RE, check_target, profiles_yml  # noqa: F401
 from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
-from analysis.errors import AnalysisError
 from analysis.store import Sealer, sealer_for
 
 COMPILE_VERSION = "5"  # 3: upstream compiles keyed by their interface; 4: incremental models' second render;
@@ -177,6 +180,7 @@ def compile_project(
     dbt_vars: dict | None = None,
     seed: CompileResult | None = None,
     cached_only: bool = False,
+    prestarts: Prestarts | None = None,
 ) -> CompileResult | None:
     """Compile ``project`` against the ``upstream`` compiles (by project name), with the
     generated profile's target named ``target`` (default ``meshdiff``), fenced in as ``sandbox``
@@ -187,7 +191,10 @@ def compile_project(
     ``seed``: a compile of the same project against the same upstream compiles (the changed
     project's base) whose parse state dbt may start from (:mod:`analysis.dbt.partialparse`); it
     is not part of the key: dbt parses what changed, and the result is the same.
-    ``cached_only``: return the cached result, or ``None`` when dbt would have to run."""
+    ``cached_only``: return the cached result, or ``None`` when dbt would have to run.
+    ``prestarts``: the analysis's compiles started ahead (:mod:`analysis.dbt.prestart`): when
+    dbt must run, this compile takes its own held dbt if there is one, and has the compiles of
+    the projects that read it started ahead."""
     config = sandbox or _sandbox.SandboxConfig.from_env()
     target = check_target(target)
     run_vars = check_env_vars(env, dbt_vars, project.name)
@@ -212,8 +219,16 @@ def compile_project(
             cached = _read_cached(project, slot, key, sealer)
             if cached is None:
                 with _DBT_SLOTS:  # dbt processes at once, in this process: one per core
+                    ahead = None
+                    if prestarts is not None:
+                        prestarts.started(project.name)  # its readers' dbt imports on an idle core meanwhile
+                        ahead = prestarts.take(project.name)
+                        if ahead is not None and (seed is not None or ahead.terms != terms(
+                                project, target, config, sandboxed, run_vars)):
+                            ahead.discard()  # made for other terms: never used
+                            ahead = None
                     return _compile_into(slot, project, upstream, key, timeout_s, target, config, sandboxed,
-                                         cache_dir, plan.warnings, sealer, run_vars, seed)
+                                         cache_dir, plan.warnings, sealer, run_vars, seed, ahead)
     cached.warnings = plan.warnings
     return cached
 
@@ -221,15 +236,15 @@ def compile_project(
 def _compile_into(slot: str, project: DbtProjectFile, upstream: dict[str, CompileResult], key: str,
                   timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool, cache_dir: str,
                   warnings: list[str], sealer: Sealer, run_vars: tuple[dict, dict] = ({}, {}),
-                  seed: CompileResult | None = None) -> CompileResult:
-    work = tempfile.mkdtemp(prefix=f"meshdiff-{project.name}-")
+                  seed: CompileResult | None = None, ahead: Ahead | None = None) -> CompileResult:
+    work = ahead.work if ahead is not None else tempfile.mkdtemp(prefix=f"meshdiff-{project.name}-")
     try:
-        folders = Folders(work).make()
+        folders = ahead.ready.folders if ahead is not None else Folders(work).make()
         seeded = (seed is not None and partialparse.enabled()
                   and partialparse.seed(os.path.join(folders.out, "target"), seed.partial_parse,
                                         seed.partial_parse_sha256))
         result = _run_compile(project, upstream, folders, key, timeout_s, target, config, sandboxed,
-                              cache_dir, sealer, run_vars)
+                              cache_dir, sealer, run_vars, ahead)
         if not result.ok:  # never cached: a later run (a higher limit, a rerun, the cause fixed) compiles again
             result.warnings = warnings
             return result
@@ -244,84 +259,37 @@ def _compile_into(slot: str, project: DbtProjectFile, upstream: dict[str, Compil
         stored.cached, stored.log, stored.warnings, stored.seeded = False, result.log, warnings, seeded
         return stored
     finally:
+        if ahead is not None:
+            ahead.cancel()  # a no-op once it ran
         shutil.rmtree(work, ignore_errors=True)
-
-
-def check_env_vars(env: dict | None, dbt_vars: dict | None, project: str) -> tuple[dict, dict]:
-    """``env`` and ``dbt_vars`` checked (:mod:`analysis.dbt.envvars`): (env as strings, vars)."""
-    for name, value in (env or {}).items():
-        problem = envvars.env_problem(name, value)
-        if problem:
-            raise AnalysisError(f"env for {project}: {problem}", hint="pass non-secret values dbt's env_var() reads")
-    problem = envvars.vars_problem(dbt_vars) if dbt_vars else None
-    if problem:
-        raise AnalysisError(f"vars for {project}: {problem}", hint="pass dbt vars as a mapping")
-    return envvars.env_strings(env), dict(dbt_vars or {})
 
 
 def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], folders: Folders, key: str,
                  timeout_s: float, target: str, config: _sandbox.SandboxConfig, sandboxed: bool,
                  cache_dir: str, sealer: Sealer | None = None,
-                 run_vars: tuple[dict, dict] = ({}, {})) -> CompileResult:
+                 run_vars: tuple[dict, dict] = ({}, {}), ahead: Ahead | None = None) -> CompileResult:
+    """One compile into ``folders``; ``ahead``: this compile prepared and its dbt started before
+    the upstream compiles were done (:mod:`analysis.dbt.prestart`), released here."""
     def failed(error: str, seconds: float = 0.0, log: str = "") -> CompileResult:
+        if ahead is not None:
+            ahead.cancel()
         return CompileResult(project.name, project.path, key, None, False, error=error, seconds=seconds, log=log)
 
     missing = [n for n in project.upstream_names if n in upstream and not upstream[n].ok]
     if missing:
         return failed(f"upstream project(s) {', '.join(missing)} did not compile, so {project.name} cannot be compiled")
-    staged = {}
-    for name in project.upstream_names:
-        if name in upstream and upstream[name].manifest_path:
-            staged[name] = os.path.join(folders.inputs, "upstream", f"{len(staged)}.json")
-            shutil.copyfile(upstream[name].manifest_path, staged[name])
-    with open(os.path.join(folders.inputs, "profiles", "profiles.yml"), "w", encoding="utf-8") as handle:
-        # relative to the run's folder (out/): one profile for every compile, as dbt's partial parsing wants
-        yaml.safe_dump(profiles_yml(project, "mesh.duckdb", target,
-                                    memory_mb=config.limits.memory_mb), handle)
-    loom_path = os.path.join(folders.inputs, "dbt_loom.config.yml")
-    with open(loom_path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(loom.plan(project, upstream, staged).config, handle)
-    env = {**run_vars[0], **dbt_env(folders, {"DBT_LOOM_CONFIG": loom_path})}  # meshdiff's own settings win
-    total = 0.0
-
-    layers: tuple[Layer, ...] = ()
-    wanted = deps.needs(project)
-    if wanted.kind in ("local", "remote"):
-        view = os.path.join(folders.out, "project")
-        dest = os.path.join(view if sandboxed else project.path, project.packages_dir)
-        if sandboxed:
-            os.makedirs(view)
-            deps.copy_lock(project, view)
-            layers = (Layer(project.path, view, hide=(project.packages_dir.split("/")[0], "package-lock.yml")),)
-        if wanted.kind == "remote":
-            installed = deps.install(project, wanted, cache_dir=cache_dir, config=config, sandboxed=sandboxed,
-                                     timeout_s=timeout_s, sealer=sealer or sealer_for(cache_dir))
-            if isinstance(installed, str):
-                return failed(installed)
-            if not os.path.isdir(dest):
-                deps.restore(installed, dest, project)
-        else:  # local packages only: dbt links them, offline, in the compile's own fence
-            offline = run_dbt(["deps", "--project-dir", project.path, "--log-path", os.path.join(folders.out, "logs")],
-                              folders, project, env=env, timeout_s=timeout_s, config=config, sandboxed=sandboxed,
-                              layers=tuple(Layer(x.dest, x.source, True, x.hide) for x in layers))
-            total += offline.seconds
-            if not offline.ok:
-                return failed(f"dbt deps could not link the local package(s) "
-                              f"{', '.join(p.describe() for p in wanted.packages)} of {project.name}:\n"
-                              + failure_text("dbt deps", offline, timeout_s), total, offline.output)
-
-    argv = [
-        "--log-format", "text", "compile",
-        "--project-dir", project.path,
-        "--profiles-dir", os.path.join(folders.inputs, "profiles"),
-        "--target", target,
-        "--target-path", os.path.join(folders.out, "target"),
-        "--log-path", os.path.join(folders.out, "logs"),
-        "--select", "resource_type:model", "resource_type:snapshot", "resource_type:analysis",
-        *envvars.vars_args(run_vars[1]),
-    ]
-    result = run_dbt(argv, folders, project, env=env, timeout_s=timeout_s, config=config, sandboxed=sandboxed,
-                     layers=layers)
+    ready = ahead.ready if ahead is not None else prepare(project, folders, timeout_s, target, config, sandboxed,
+                                                          cache_dir, sealer, run_vars)
+    total = ready.seconds
+    if ready.error:
+        return failed(ready.error, total, ready.log)
+    stage(project, upstream, folders)
+    env, layers = ready.env, ready.layers
+    if ahead is not None:
+        result = ahead.run(timeout_s)
+    else:
+        result = run_dbt(ready.argv, folders, project, env=env, timeout_s=timeout_s, config=config,
+                         sandboxed=sandboxed, layers=layers)
     total += result.seconds
     if not result.ok:
         return failed(envvars.with_hint(failure_text("dbt compile", result, timeout_s)), total, result.output)

@@ -39,7 +39,8 @@ class Folders:
         return self
 
 
-#: dbt's command line, with one change: a compilation error dbt raises for an exception without
+#: dbt's command line (``MESHDIFF_HOLD=1``: its imports done, it waits for ``go`` on its input
+#: before it reads anything of the project; :mod:`analysis.dbt.prestart`), with one change: a compilation error dbt raises for an exception without
 #: text (a Jinja expression refused memory by the sandbox's limit raises a bare MemoryError) says
 #: what the exception was, instead of nothing
 _DBT_MAIN = """\
@@ -54,6 +55,12 @@ def _init_named(self, msg="", node=None):
     _init(self, msg, node)
 _base.CompilationError.__init__ = _init_named
 from dbt.cli.main import cli
+import os
+if os.environ.get("MESHDIFF_HOLD") == "1":  # what a compile imports once it runs, imported while it waits
+    import dbt.adapters.duckdb.impl, dbt.compilation, dbt.parser.sql, dbt.task.compile, dbt_loom  # noqa: E401,F401
+    import agate, babel.dates, duckdb, sqlparse  # noqa: E401,F401
+    if sys.stdin.readline() != "go\\n":
+        sys.exit(0)  # started ahead and not needed after all: nothing of the project was read
 sys.argv[0] = "dbt"
 sys.exit(cli())
 """
@@ -85,7 +92,20 @@ def run_dbt(args: list[str], folders: Folders, project, *, env: dict[str, str], 
     if sandboxed:
         fence = Fence(writable=folders.out, readonly=(project.checkout, folders.inputs), layers=layers,
                       network=network, uid=sandbox.sandbox_uid(), gid=sandbox.sandbox_uid())
-    return sandbox.run(argv, cwd=folders.out, env=env, timeout_s=timeout_s, fence=fence, limits=config.limits)
+    return sandbox.run(argv, cwd=folders.out, env={**env, "MESHDIFF_HOLD": "0"}, timeout_s=timeout_s, fence=fence,
+                       limits=config.limits)
+
+
+def start_dbt(args: list[str], folders: Folders, project, *, env: dict[str, str], config: sandbox.SandboxConfig,
+              sandboxed: bool, layers: tuple[Layer, ...] = ()) -> sandbox.Started:
+    """``dbt <args>`` as :func:`run_dbt` runs it, started and held: it imports dbt, then waits
+    for :meth:`~analysis.dbt.launch.Started.release` (its inputs written meanwhile)."""
+    fence = None
+    if sandboxed:
+        fence = Fence(writable=folders.out, readonly=(project.checkout, folders.inputs), layers=layers,
+                      network=False, uid=sandbox.sandbox_uid(), gid=sandbox.sandbox_uid())
+    return sandbox.start(dbt_argv("--no-use-colors", *args), cwd=folders.out, env={**env, "MESHDIFF_HOLD": "1"},
+                         fence=fence, limits=config.limits, hold=True)
 
 
 def failure_text(what: str, result: sandbox.RunResult, timeout_s: float) -> str:

@@ -5,6 +5,9 @@ inside that sets the :class:`~analysis.dbt.limits.Limits` and, for a root caller
 sandbox uid for good (in a user namespace meshdiff makes itself); it reads the output while the
 command runs (a bounded head and tail), watches the writable folder's size and the wall clock,
 kills the whole process group when a limit is exceeded, and names the limit a failed run hit.
+:func:`start` does the same and returns at once; with ``hold`` the command (dbt, whose imports
+take seconds) waits for a go on its input before it reads anything of the project, so that it
+can be started before its inputs exist (:mod:`analysis.dbt.prestart`).
 Whether to sandbox at all is :mod:`analysis.dbt.sandbox`'s.
 """
 from __future__ import annotations
@@ -90,8 +93,15 @@ def run(argv: list[str], *, cwd: str, env: dict[str, str], timeout_s: float, fen
         limits: Limits | None = None) -> RunResult:
     """Run ``argv`` (inside ``fence`` when given, else unsandboxed) with ``limits``; kill the
     whole process group after ``timeout_s`` seconds or when a limit is exceeded."""
+    return start(argv, cwd=cwd, env=env, fence=fence, limits=limits).finish(timeout_s)
+
+
+def start(argv: list[str], *, cwd: str, env: dict[str, str], fence: Fence | None = None,
+          limits: Limits | None = None, hold: bool = False) -> "Started":
+    """Start ``argv`` as :func:`run` does and return at once. With ``hold``, its standard input
+    is a pipe that :meth:`Started.release` writes ``go`` to (the command waits for it: dbt's
+    imports done, nothing of the project read yet) and :meth:`Started.cancel` closes."""
     limits = limits or Limits()
-    start = time.monotonic()
     pass_fds: list[int] = []
     userns = None
     uid = gid = -1
@@ -112,23 +122,64 @@ def run(argv: list[str], *, cwd: str, env: dict[str, str], timeout_s: float, fen
     else:
         argv = _entry(argv, limits, -1, -1, cwd)
     try:
-        proc = subprocess.Popen(argv, cwd="/" if fence is not None else cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(argv, cwd="/" if fence is not None else cwd, env=env,
+                                stdin=subprocess.PIPE if hold else subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True, pass_fds=tuple(pass_fds))
     finally:
         for fd in pass_fds:
             os.close(fd)
-    output = _Output()
-    reader = threading.Thread(target=output.drain, args=(proc.stdout,), daemon=True, name="meshdiff-sandbox-out")
-    reader.start()
-    watch = fence.writable if fence is not None else None
-    exceeded = _wait(proc, timeout_s, lambda: _disk_exceeded(watch, limits) if watch else "")
-    reader.join(timeout=10)
-    timed_out = exceeded == "time"
-    text = output.text()
-    if not exceeded and proc.returncode:
-        exceeded = _limit_hit(proc.returncode, text, limits)
-    return RunResult(tuple(argv), proc.returncode if proc.returncode is not None else -9, text,
-                     time.monotonic() - start, timed_out, "" if timed_out else exceeded)
+    return Started(proc, tuple(argv), fence.writable if fence is not None else None, limits)
+
+
+class Started:
+    """A command :func:`start` began: its output is read as it comes; :meth:`finish` waits for it."""
+
+    def __init__(self, proc: subprocess.Popen, argv: tuple[str, ...], watch: str | None, limits: Limits) -> None:
+        self.proc, self.argv, self.watch, self.limits = proc, argv, watch, limits
+        self.started = time.monotonic()
+        self.output = _Output()
+        self.reader = threading.Thread(target=self.output.drain, args=(proc.stdout,), daemon=True,
+                                       name="meshdiff-sandbox-out")
+        self.reader.start()
+
+    def release(self) -> None:
+        """Let a held command go on (a command that already ended is left to :meth:`finish`)."""
+        self.started = time.monotonic()  # its time and its time limit count from here
+        if self.proc.stdin is None:
+            return
+        try:
+            self.proc.stdin.write(b"go\n")
+            self.proc.stdin.close()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    def cancel(self) -> None:
+        """Stop a held command that is not needed: its input closed, its process group killed."""
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        _kill_group(self.proc.pid)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # pragma: no cover - defensive
+            pass
+        self.reader.join(timeout=10)
+
+    def finish(self, timeout_s: float) -> RunResult:
+        """Wait for the command (kill its group after ``timeout_s`` seconds from its start or
+        release, or when a limit is exceeded) and say how it ended."""
+        watch, limits = self.watch, self.limits
+        left = max(0.01, timeout_s - (time.monotonic() - self.started))
+        exceeded = _wait(self.proc, left, lambda: _disk_exceeded(watch, limits) if watch else "")
+        self.reader.join(timeout=10)
+        timed_out = exceeded == "time"
+        text = self.output.text()
+        if not exceeded and self.proc.returncode:
+            exceeded = _limit_hit(self.proc.returncode, text, limits)
+        return RunResult(self.argv, self.proc.returncode if self.proc.returncode is not None else -9, text,
+                         time.monotonic() - self.started, timed_out, "" if timed_out else exceeded)
 
 
 def _wait(proc: subprocess.Popen, timeout_s: float, check: Callable[[], str]) -> str:

@@ -35,7 +35,7 @@ import threading
 from dataclasses import dataclass, field
 
 from analysis.dbt.fence import Fence
-from analysis.dbt.launch import bwrap_path, run  # noqa: F401  (run: the one way to run PR code)
+from analysis.dbt.launch import Started, bwrap_path, run, start  # noqa: F401  (run/start: the one way to run PR code)
 from analysis.dbt.limits import Limits, RunResult, SandboxError  # noqa: F401
 
 #: variables copied from the parent when present (locale only)

@@ -145,8 +145,33 @@ def compile_slots() -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else max(1, os.cpu_count() or 1)
 
 
+class _DbtSlots:
+    """At most :func:`compile_slots` dbt runs at once in this process; how many run now."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self._semaphore = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self.running = 0
+
+    def __enter__(self) -> "_DbtSlots":
+        self._semaphore.acquire()
+        with self._lock:
+            self.running += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self.running -= 1
+        self._semaphore.release()
+
+    def idle(self) -> int:
+        """Slots no dbt run holds now."""
+        return self.slots - self.running
+
+
 #: dbt processes at once in this process (one per core by default)
-DBT_SLOTS = threading.BoundedSemaphore(compile_slots())
+DBT_SLOTS = _DbtSlots(compile_slots())
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 

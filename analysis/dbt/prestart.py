@@ -1,0 +1,158 @@
+"""dbt started ahead of its compile, so that its imports run while the upstream compiles do.
+
+A downstream project's compile waits for the compiles it reads (dbt-loom loads their manifests
+as dbt starts). Yet about half of a small project's ``dbt compile`` is Python importing dbt,
+which needs nothing of the project; in a chain of projects (A read by B read by C) each compile
+used to wait for the one before it, then spend those seconds. Here, when a compile starts dbt,
+the compiles of the projects that read it are made ready ahead (:func:`~analysis.dbt.compile.ahead_of`:
+their folders, profile and packages) and their dbt started *held*
+(:func:`~analysis.dbt.invoke.start_dbt`): it imports dbt, then waits for a go on its input. The
+compile that needs it (:class:`Prestarts`, :meth:`Prestarts.take`) writes the upstream manifests
+and the dbt-loom config into its ``in/`` folder and lets it go; if both of a project's compiles
+turn out to be cache hits, the held process is stopped when the analysis ends.
+
+Safety: a held dbt is the process the compile would have started, in the same fence, with the
+same folders, limits and environment, only earlier; it has read nothing of the project when it
+is let go, and what is written after it started goes to ``in/`` (read-only to it). Its time
+limit counts from the go. A held dbt is started only on a core no dbt run holds
+(:data:`~analysis.dbt.slots.DBT_SLOTS`): its imports use a core that would wait idle, never one
+a running compile needs. At most :func:`~analysis.dbt.slots.compile_slots` are held or being
+made at once (each holds about 100 MB). ``MESHDIFF_PRESTART=0`` turns it off.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from analysis.dbt.limits import RunResult
+from analysis.dbt.slots import DBT_SLOTS, compile_slots
+
+
+def enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether compiles are started ahead (``MESHDIFF_PRESTART``, default on)."""
+    value = (os.environ if env is None else env).get("MESHDIFF_PRESTART", "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+@dataclass
+class Ahead:
+    """One compile made ready and its dbt started, held (see the module docstring)."""
+
+    project_dir: str
+    #: what the compile must be run with for this process to serve it (target, sandboxing, limits, env, vars)
+    terms: tuple
+    work: str
+    ready: Any  # analysis.dbt.compile.Prepared
+    started: Any  # analysis.dbt.launch.Started
+    done: bool = field(default=False, repr=False)
+
+    def run(self, timeout_s: float) -> RunResult:
+        """Let dbt go (its inputs are written) and wait for it."""
+        self.done = True
+        self.started.release()
+        return self.started.finish(timeout_s)
+
+    def cancel(self) -> None:
+        """Stop the held process (its folder stays for whoever owns it)."""
+        if not self.done:
+            self.done = True
+            self.started.cancel()
+
+    def discard(self) -> None:
+        """Stop the held process and remove its folder: nobody will use it."""
+        self.cancel()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+class Prestarts:
+    """Held compiles of one analysis, by project name.
+
+    ``make(project_file)`` makes one ready (``None``: it cannot be, the compile will do it all
+    itself); ``readers`` maps a project name to the project files that read it (those started
+    ahead when it starts dbt). One thread of its own makes them and lives until :meth:`close`:
+    the sandbox dies with the thread that started it (bubblewrap's ``--die-with-parent``)."""
+
+    def __init__(self, make: Callable[[Any], Ahead | None], readers: Mapping[str, Sequence[Any]],
+                 limit: int | None = None, idle: Callable[[], int] = DBT_SLOTS.idle) -> None:
+        self.make, self.readers, self.idle = make, readers, idle
+        self.limit = limit if limit is not None else compile_slots()
+        self._held: dict[str, Ahead] = {}
+        self._queue: list[Any] = []
+        self._pending: set[str] = set()  # asked for, not made yet
+        self._wanted: set[str] = set()
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    enabled = staticmethod(enabled)
+
+    def started(self, name: str) -> None:
+        """``name``'s compile starts dbt: start the compiles of its readers ahead."""
+        for reader in self.readers.get(name, ()):
+            self._want(reader)
+
+    def take(self, name: str) -> Ahead | None:
+        """The held compile of ``name`` for the one compile that runs dbt for it (waits for one
+        being made; one still waiting for a core is dropped); ``None`` when there is none."""
+        with self._changed:
+            queued = [p for p in self._queue if p.name == name]
+            if queued:  # not being made yet: the compile does it all itself, now
+                self._queue.remove(queued[0])
+                self._pending.discard(name)
+                return None
+            self._changed.wait_for(lambda: name not in self._pending)
+            return self._held.pop(name, None)
+
+    def close(self) -> None:
+        """The analysis ends (no compile runs any more): stop every held process nobody took,
+        then the thread that started them."""
+        with self._changed:
+            self._closed = True
+            self._queue.clear()
+            self._pending.clear()
+            held, self._held = list(self._held.values()), {}
+            self._changed.notify_all()
+        for ahead in held:
+            ahead.discard()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _want(self, project_file) -> None:
+        name = project_file.name
+        with self._changed:
+            if self._closed or name in self._wanted or len(self._held) + len(self._pending) >= self.limit:
+                return
+            self._wanted.add(name)
+            self._pending.add(name)
+            self._queue.append(project_file)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, daemon=True, name="meshdiff-prestart")
+                self._thread.start()
+            self._changed.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                # a core no dbt run holds (checked again every 0.1 s: runs end without telling us)
+                while not self._closed and not (self._queue and self.idle() > 0):
+                    self._changed.wait(timeout=0.1)
+                if self._closed:
+                    break
+                project_file = self._queue.pop(0)
+            try:
+                ahead = self.make(project_file)
+            except Exception:  # noqa: BLE001 - the compile itself will do it all and say what fails
+                ahead = None
+            with self._changed:
+                self._pending.discard(project_file.name)
+                if ahead is not None and not self._closed:
+                    self._held[project_file.name] = ahead
+                    ahead = None
+                self._changed.notify_all()
+            if ahead is not None:  # closed meanwhile
+                ahead.discard()
+        # every process it started has ended (close() runs after the last compile): it may go

@@ -1,0 +1,164 @@
+"""dbt started ahead of its compile (:mod:`analysis.dbt.prestart`, :func:`analysis.dbt.launch.start`).
+
+- a held command waits for its go, and its time limit counts from the go;
+- :class:`Prestarts` starts a project's compile only on a core no dbt run holds, never more than
+  its limit, hands a held compile to one compile, and stops what nobody took;
+- on real dbt compiles of the example mesh: a downstream compile served by a dbt started ahead
+  (before its upstream manifest existed, from a thread that has ended since) gives the same
+  manifest as a compile started the usual way, and wrote nothing before it was let go.
+"""
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+
+import pytest
+
+from analysis.dbt import compile as dbt
+from analysis.dbt import launch
+from analysis.dbt.prepare import ahead_of
+from analysis.dbt.prestart import Prestarts, enabled
+from analysis.dbt.snapshot import snapshot_path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+EXAMPLES = os.path.join(ROOT, "examples")
+
+HELD = "import sys\nline = sys.stdin.readline()\nprint('ran' if line == 'go\\n' else 'cancelled')\n"
+
+
+def test_a_held_command_waits_for_its_go_and_its_time_limit_counts_from_there(tmp_path):
+    started = launch.start([sys.executable, "-c", HELD], cwd=str(tmp_path), env=dict(os.environ), hold=True)
+    time.sleep(2.5)
+    assert started.proc.poll() is None  # still waiting: it did not go on by itself
+    started.release()
+    result = started.finish(2.0)  # held longer than this limit, yet within it since the go
+    assert result.ok and result.output.strip() == "ran" and result.seconds < 2.0
+
+
+def test_a_cancelled_command_ends_without_going_on(tmp_path):
+    started = launch.start([sys.executable, "-c", HELD], cwd=str(tmp_path), env=dict(os.environ), hold=True)
+    started.cancel()
+    assert started.proc.poll() is not None and "ran" not in started.output.text()
+
+
+class _Fake:
+    """A stand-in for a held compile: records what happened to it."""
+
+    def __init__(self, name):
+        self.name, self.discarded = name, False
+
+    def discard(self):
+        self.discarded = True
+
+
+class _File:
+    def __init__(self, name):
+        self.name = name
+
+
+def test_prestarts_wait_for_an_idle_core_keep_to_their_limit_and_stop_what_nobody_took():
+    idle = [0]
+    made = []
+
+    def make(project_file):
+        made.append(project_file.name)
+        return _Fake(project_file.name)
+
+    readers = {"shop": [_File("finance"), _File("marketing"), _File("exec")]}
+    prestarts = Prestarts(make, readers, limit=2, idle=lambda: idle[0])
+    prestarts.started("shop")
+    time.sleep(0.4)
+    assert made == []  # every core holds a dbt run: nothing is started ahead
+    idle[0] = 1
+    deadline = time.monotonic() + 10
+    while len(made) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert made == ["finance", "marketing"]  # the limit: the third is never started
+    finance = prestarts.take("finance")
+    assert finance is not None and finance.name == "finance" and prestarts.take("finance") is None
+    assert prestarts.take("exec") is None
+    marketing = prestarts._held["marketing"]
+    prestarts.close()
+    assert marketing.discarded and not finance.discarded  # taken: its compile owns it
+
+
+def test_a_compile_never_waits_for_one_still_waiting_for_a_core():
+    made = []
+    prestarts = Prestarts(lambda f: made.append(f.name) or _Fake(f.name), {"shop": [_File("finance")]},
+                          idle=lambda: 0)
+    prestarts.started("shop")
+    start = time.monotonic()
+    assert prestarts.take("finance") is None and time.monotonic() - start < 1.0
+    prestarts.close()
+    assert made == [] and enabled({}) and not enabled({"MESHDIFF_PRESTART": "0"})
+
+
+def _nodes(result) -> dict:
+    """The manifest's nodes but for what names the run: its output folder, its time, and the
+    checksum dbt-loom gives a node it injects (made from the path of the upstream manifest's
+    copy, a folder of that run; meshdiff's snapshot leaves it out too)."""
+    with open(result.manifest_path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    own = data["metadata"]["project_name"]
+    return {uid: {k: v for k, v in node.items() if k not in ("created_at", "compiled_path")
+                  and not (k == "checksum" and node.get("package_name") != own)}
+            for uid, node in data["nodes"].items()}
+
+
+@pytest.mark.dbt
+def test_a_compile_served_by_a_dbt_started_ahead_equals_one_started_as_usual(tmp_path):
+    cache = str(tmp_path / "cache")
+    shop = dbt.read_project(os.path.join(EXAMPLES, "shop"))
+    finance = dbt.read_project(os.path.join(EXAMPLES, "finance"))
+    upstream = dbt.compile_project(shop, {}, cache_dir=cache)
+    assert upstream.ok, upstream.error
+    usual = dbt.compile_project(finance, {"shop": upstream}, cache_dir=str(tmp_path / "usual"))
+    assert usual.ok, usual.error
+
+    made = []
+
+    def make(project_file):  # on the Prestarts' own thread, which outlives the held process
+        ahead = ahead_of(project_file, cache_dir=cache)
+        made.append(ahead)
+        return ahead
+
+    prestarts = Prestarts(make, {"shop": [finance]}, idle=lambda: 1)
+    prestarts.started("shop")
+    deadline = time.monotonic() + 60
+    while not made and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ahead = made[0]
+    assert ahead is not None
+    time.sleep(1.0)  # a thread that started it has nothing to do with it dying: it is still held
+    assert ahead.started.proc.poll() is None
+    out = ahead.ready.folders.out
+    assert not os.path.exists(os.path.join(out, "target", "manifest.json")) and not os.listdir(
+        os.path.join(ahead.ready.folders.inputs, "upstream"))  # nothing written, no input yet
+
+    result = []
+    thread = threading.Thread(target=lambda: result.append(
+        dbt.compile_project(finance, {"shop": upstream}, cache_dir=cache, prestarts=prestarts)))
+    thread.start()
+    thread.join()
+    prestarts.close()
+    served = result[0]
+    assert served.ok, served.error
+    assert ahead.done and not os.path.exists(ahead.work)  # used, then its folder removed
+    assert served.key == usual.key and served.interface == usual.interface
+    assert _nodes(served) == _nodes(usual)
+    with open(snapshot_path(served.manifest_path), encoding="utf-8") as a, \
+            open(snapshot_path(usual.manifest_path), encoding="utf-8") as b:
+        assert sorted(a.read().splitlines()[1:]) == sorted(b.read().splitlines()[1:])
+
+
+@pytest.mark.dbt
+def test_a_held_compile_nobody_takes_is_stopped_and_removed(tmp_path):
+    finance = dbt.read_project(os.path.join(EXAMPLES, "finance"))
+    ahead = ahead_of(finance, cache_dir=str(tmp_path / "cache"))
+    assert ahead is not None and os.path.isdir(ahead.work)
+    ahead.discard()
+    assert ahead.started.proc.poll() is not None and not os.path.exists(ahead.work)
+    shutil.rmtree(str(tmp_path), ignore_errors=True)
