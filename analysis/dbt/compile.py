@@ -34,34 +34,32 @@ limit, on a rerun, or once its cause outside the key (the machine, the network) 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
 
 import yaml
 
 from analysis.dbt import envvars, loom, partialparse, renders
 from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
+from analysis.dbt.contentkey import content_key
 from analysis.dbt.interface import interface_digest
 from analysis.dbt.invoke import Folders, dbt_error_text, failure_text, run_dbt
 from analysis.dbt.paths import OutputError, accept_manifest
 from analysis.dbt.prepare import check_env_vars, prepare, stage, terms
 from analysis.dbt.prestart import Ahead, Prestarts
 from analysis.dbt.slots import DBT_SLOTS as _DBT_SLOTS, discard, read_slot, slot_lock, write_slot
-from analysis.dbt.upstreams import entry_project
 # re-exported: callers read projects and targets through this module
 from analysis.dbt.profile import DEFAULT_TARGET, TARGET_RE, check_target, profiles_yml  # noqa: F401
 from analysis.dbt.project import DbtProjectFile, read_project  # noqa: F401
 from analysis.store import Sealer, sealer_for
 
-COMPILE_VERSION = "5"  # 3: upstream compiles keyed by their interface; 4: incremental models' second render;
-# 5: the DuckDB file named relative to the run's folder, dbt's parse state kept (partialparse)
-_SKIP_DIRS = {"target", "logs", ".git", "__pycache__", ".venv", "node_modules"}
+COMPILE_VERSION = "6"  # 3: upstream compiles keyed by their interface; 4: incremental models' second render;
+# 5: the DuckDB file named relative to the run's folder, dbt's parse state kept (partialparse);
+# 6: every file dbt may read in the key (contentkey)
 __all__ = ["CompileResult", "DbtProjectFile", "compile_project", "content_key", "read_project", "check_target",
            "profiles_yml", "loom_config", "absent_manifests", "dbt_error_text", "DEFAULT_TARGET", "TARGET_RE"]
 
@@ -93,68 +91,6 @@ class CompileResult:
     def upstream_key(self) -> str:
         """What a consumer's compile key holds of this compile: its interface (else its key)."""
         return self.interface or self.key
-
-
-def content_key(project: DbtProjectFile, upstream_keys: dict[str, str], extra: str = "") -> str:
-    """Content hash of a compile: project files + upstream keys (:attr:`CompileResult.upstream_key`:
-    their interfaces) + tool versions, and the local dbt-loom manifests the compile reads
-    (projects outside the mesh)."""
-    digest = hashlib.sha256()
-    digest.update(f"meshdiff-compile-{COMPILE_VERSION}\n{_tool_versions()}\n{extra}\n".encode())
-    for name in sorted(upstream_keys):
-        digest.update(f"upstream {name} {upstream_keys[name]}\n".encode())
-    for entry in project.loom_entries:  # upstream manifests from outside the mesh
-        if entry_project(entry) not in upstream_keys:
-            digest.update(f"loom {json.dumps(entry, sort_keys=True, default=str)}\n".encode())
-    for path in loom.plan(project, {n: None for n in upstream_keys}).local_files:
-        digest.update(f"loom-file {path}\n".encode())
-        digest.update(_file_digest(path))
-    for rel in _project_files(project.path):
-        digest.update(f"file {rel}\n".encode())
-        digest.update(_file_digest(os.path.join(project.path, rel)))
-    return digest.hexdigest()
-
-
-_digests: dict[tuple[str, int, int, int], bytes] = {}
-
-
-def _file_digest(path: str) -> bytes:
-    """sha256 of a file's content, remembered for the process by (path, inode, size, mtime):
-    an analysis keys each downstream project twice (against the base and the head)."""
-    info = os.stat(path)
-    stamp = (path, info.st_ino, info.st_size, info.st_mtime_ns)
-    found = _digests.get(stamp)
-    if found is None:
-        if len(_digests) > 200_000:  # a long-lived worker sees many checkouts: forget, never grow
-            _digests.clear()
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        found = _digests[stamp] = digest.digest()
-    return found
-
-
-def _project_files(root: str) -> list[str]:
-    out: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full) or name.endswith((".duckdb", ".duckdb.wal")) or not os.path.isfile(full):
-                continue
-            out.append(os.path.relpath(full, root))
-    return out
-
-
-def _tool_versions() -> str:
-    parts = []
-    for dist in ("dbt-core", "dbt-duckdb", "dbt-loom"):
-        try:
-            parts.append(f"{dist}={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            parts.append(f"{dist}=missing")
-    return " ".join(parts)
 
 
 def loom_config(project: DbtProjectFile, upstream: dict[str, CompileResult]) -> dict:
@@ -205,7 +141,8 @@ def compile_project(
         return CompileResult(project.name, project.path, "", None, False, error=str(exc), warnings=plan.warnings)
     extra = ((f"target {target}\n" if target != DEFAULT_TARGET else "") + ("" if sandboxed else "unsandboxed\n")
              + envvars.key_text(env, dbt_vars))
-    key = content_key(project, {n: r.upstream_key for n, r in upstream.items()}, extra=extra)
+    key = content_key(project, {n: r.upstream_key for n, r in upstream.items()}, extra=extra,
+                      version=COMPILE_VERSION)
     if plan.absent:  # not cached: the file may exist on the next run
         return CompileResult(project.name, project.path, key, None, False, error=loom.absent_text(project, plan.absent),
                              warnings=plan.warnings)
@@ -223,9 +160,9 @@ def compile_project(
                     if prestarts is not None:
                         prestarts.started(project.name)  # its readers' dbt imports on an idle core meanwhile
                         ahead = prestarts.take(project.name)
-                        if ahead is not None and (seed is not None or ahead.terms != terms(
+                        if ahead is not None and (seed is not None or not ahead.alive() or ahead.terms != terms(
                                 project, target, config, sandboxed, run_vars)):
-                            ahead.discard()  # made for other terms: never used
+                            ahead.discard()  # made for other terms, or it died waiting: never used
                             ahead = None
                     return _compile_into(slot, project, upstream, key, timeout_s, target, config, sandboxed,
                                          cache_dir, plan.warnings, sealer, run_vars, seed, ahead)
@@ -302,7 +239,8 @@ def _run_compile(project: DbtProjectFile, upstream: dict[str, CompileResult], fo
         total += _second_render(project, folders, manifest, incremental, env, timeout_s, target, config, sandboxed,
                                 layers, run_vars)
         raw = json.dumps(manifest).encode()
-    manifest_path = os.path.join(folders.out, "accepted-manifest.json")
+    # beside out/, never in it: a link dbt's Jinja left in out/ must not redirect a trusted write
+    manifest_path = os.path.join(folders.work, "accepted-manifest.json")
     with open(manifest_path, "wb") as handle:  # the checked bytes, not the sandbox's file
         handle.write(raw)
     return CompileResult(project.name, project.path, key, manifest_path, True, seconds=total, log=result.output,
@@ -315,7 +253,12 @@ def _second_render(project: DbtProjectFile, folders: Folders, manifest: dict, no
     """Compile the incremental ``nodes`` again with ``is_incremental()`` true (:mod:`analysis.dbt.renders`)
     and write that SQL, or why there is none, into ``manifest``; the seconds dbt took."""
     database = renders.database_path(folders.out)
-    os.makedirs(os.path.dirname(database))
+    try:  # made here, now (the first dbt has ended): a folder or link that dbt left there is refused
+        os.mkdir(os.path.dirname(database))
+    except OSError:
+        renders.add_renders(manifest, nodes, None, {}, "the first compile left `incremental/` in its output "
+                                                       "folder, where meshdiff prepares the second compile's database")
+        return 0.0
     errors = renders.prepare_database(database, nodes)
     profiles = os.path.join(folders.inputs, "profiles-incremental")
     os.makedirs(profiles)

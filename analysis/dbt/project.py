@@ -32,6 +32,9 @@ class DbtProjectFile:
     root: str = ""
     #: dbt's ``packages-install-path`` (relative to the project)
     packages_dir: str = "dbt_packages"
+    #: the top-level folders the ``*-paths`` settings of ``dbt_project.yml`` name (dbt reads
+    #: files there); ``None`` when a setting is not a list of plain relative paths
+    read_dirs: tuple[str, ...] | None = ()
 
     @property
     def upstream_names(self) -> tuple[str, ...]:
@@ -103,7 +106,31 @@ def read_project(path: str, root: str | None = None) -> DbtProjectFile:
         has_packages=has_packages,
         root=root,
         packages_dir=os.path.normpath(packages_dir),
+        read_dirs=_read_dirs(data),
     )
+
+
+#: dbt_project.yml settings naming folders dbt reads files from
+_PATH_SETTINGS = ("model-paths", "seed-paths", "test-paths", "analysis-paths", "macro-paths", "snapshot-paths",
+                  "docs-paths", "asset-paths", "function-paths", "source-paths", "data-paths")
+
+
+def _read_dirs(data: dict) -> tuple[str, ...] | None:
+    """The top-level folders of every ``*-paths`` setting (``None``: one is not a list of plain
+    relative paths, so any folder may be read)."""
+    out: set[str] = set()
+    for key in _PATH_SETTINGS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None
+        for item in value:
+            parts = [p for p in os.path.normpath(item).split(os.sep) if p not in ("", ".")]
+            if os.path.isabs(item) or not parts or parts[0] == ".." or "{" in item:
+                return None
+            out.add(parts[0])
+    return tuple(sorted(out))
 
 
 _LOOM_SHAPE = "manifests: [{name: shop, type: file, config: {path: ../shop/target/manifest.json}}]"
