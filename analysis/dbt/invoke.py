@@ -56,9 +56,12 @@ def _init_named(self, msg="", node=None):
 _base.CompilationError.__init__ = _init_named
 from dbt.cli.main import cli
 import os
-if os.environ.get("MESHDIFF_HOLD") == "1":  # what a compile imports once it runs, imported while it waits
-    import dbt.adapters.duckdb.impl, dbt.compilation, dbt.parser.sql, dbt.task.compile, dbt_loom  # noqa: E401,F401
-    import agate, babel.dates, duckdb, sqlparse  # noqa: E401,F401
+if os.environ.pop("MESHDIFF_HOLD", "0") == "1":  # popped: the project's env_var() never sees it
+    try:  # what a compile imports once it runs, imported while it waits
+        import dbt.adapters.duckdb.impl, dbt.compilation, dbt.parser.sql, dbt.task.compile, dbt_loom  # noqa
+        import agate, babel.dates, duckdb, sqlparse  # noqa: E401,F401
+    except ImportError:
+        pass  # another dbt's layout: imported later, as usual
     if sys.stdin.readline() != "go\\n":
         sys.exit(0)  # started ahead and not needed after all: nothing of the project was read
 sys.argv[0] = "dbt"

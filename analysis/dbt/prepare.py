@@ -139,6 +139,8 @@ def ahead_of(project: DbtProjectFile, *, cache_dir: str, timeout_s: float = 300.
         sandboxed = config.active()
     except _sandbox.SandboxError:
         return None
+    if not sandboxed and deps.needs(project).kind in ("local", "remote"):
+        return None  # unsandboxed, packages land in the checkout itself: one writer at a time
     work = tempfile.mkdtemp(prefix=f"meshdiff-{project.name}-")
     try:
         folders = Folders(work).make()
@@ -150,5 +152,8 @@ def ahead_of(project: DbtProjectFile, *, cache_dir: str, timeout_s: float = 300.
                             layers=ready.layers)
     except (OSError, AnalysisError, _sandbox.SandboxError):
         shutil.rmtree(work, ignore_errors=True)
-        return None
+        return None  # the compile does it all itself, and says what fails
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return Ahead(project.path, terms(project, target, config, sandboxed, run_vars), work, ready, started)

@@ -50,11 +50,16 @@ class Ahead:
     started: Any  # analysis.dbt.launch.Started
     done: bool = field(default=False, repr=False)
 
+    def alive(self) -> bool:
+        """Whether the held process still waits (one that ended meanwhile cannot serve)."""
+        return not self.done and self.started.proc.poll() is None
+
     def run(self, timeout_s: float) -> RunResult:
         """Let dbt go (its inputs are written) and wait for it."""
-        self.done = True
         self.started.release()
-        return self.started.finish(timeout_s)
+        result = self.started.finish(timeout_s)
+        self.done = True
+        return result
 
     def cancel(self) -> None:
         """Stop the held process (its folder stays for whoever owns it)."""
@@ -135,18 +140,31 @@ class Prestarts:
             self._changed.notify_all()
 
     def _work(self) -> None:
-        while True:
+        try:
+            while self._next():
+                pass
+        finally:  # whatever ended it, nobody waits for a compile it would have made
             with self._changed:
-                # a core no dbt run holds (checked again every 0.1 s: runs end without telling us)
-                while not self._closed and not (self._queue and self.idle() > 0):
-                    self._changed.wait(timeout=0.1)
-                if self._closed:
-                    break
-                project_file = self._queue.pop(0)
-            try:
-                ahead = self.make(project_file)
-            except Exception:  # noqa: BLE001 - the compile itself will do it all and say what fails
-                ahead = None
+                self._closed = True
+                self._pending.clear()
+                self._queue.clear()
+                self._changed.notify_all()
+
+    def _next(self) -> bool:
+        """Make the next wanted compile ready once a core is idle; ``False`` once closed."""
+        with self._changed:
+            # a core no dbt run holds (checked again every 0.1 s: runs end without telling us)
+            while not self._closed and not (self._queue and self.idle() > 0):
+                self._changed.wait(timeout=0.1)
+            if self._closed:
+                return False
+            project_file = self._queue.pop(0)
+        ahead = None
+        try:
+            ahead = self.make(project_file)
+        except Exception:  # noqa: BLE001 - the compile itself will do it all and say what fails
+            ahead = None
+        finally:
             with self._changed:
                 self._pending.discard(project_file.name)
                 if ahead is not None and not self._closed:
@@ -155,4 +173,5 @@ class Prestarts:
                 self._changed.notify_all()
             if ahead is not None:  # closed meanwhile
                 ahead.discard()
+        return True
         # every process it started has ended (close() runs after the last compile): it may go

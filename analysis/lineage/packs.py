@@ -234,7 +234,7 @@ def lineage_from_json(data: dict, node_id: str | None = None) -> ModelLineage:
         unknown_columns=frozenset(str(c) for c in data["unknown_columns"]),
         unresolved_tables=tuple(str(t) for t in data["unresolved_tables"]),
         referenced=frozenset(ColumnRef(str(n), str(c)) for n, c in data["referenced"]),
-        spellings=None if data["spellings"] is None else {str(k): str(v) for k, v in data["spellings"]},
+        spellings=None if data.get("spellings") is None else {str(k): str(v) for k, v in data["spellings"]},
     )
 
 

@@ -48,7 +48,10 @@ def entry() -> None:
     ends at once (its output flushed) instead of freeing every object of the analysis one by
     one on the way out (a quarter of a second for a 1,000-model project)."""
     code = main()
-    if len(sys.argv) > 1 and sys.argv[1] in _ONE_SHOT:
+    pools = sys.modules.get("multiprocessing")
+    if len(sys.argv) > 1 and sys.argv[1] in _ONE_SHOT and not (pools and pools.active_children()):
+        # (a worker process still alive, e.g. of an analysis that failed mid-way: the usual
+        # exit, which ends the pools' processes, not an abrupt one that would leave them)
         try:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -215,7 +215,9 @@ def test_a_parse_state_changed_in_the_cache_is_not_handed_to_dbt(base, tmp_path)
     shutil.copyfile(cached.partial_parse, tampered)
     with open(tampered, "r+b") as handle:
         handle.seek(100)
-        handle.write(b"\xff")
+        byte = handle.read(1)[0]
+        handle.seek(100)
+        handle.write(bytes([byte ^ 0xFF]))
     other = str(tmp_path / "other")
     assert not partialparse.seed(other, tampered, cached.partial_parse_sha256)
     assert not os.path.exists(os.path.join(other, partialparse.FILE))
