@@ -157,8 +157,10 @@ def compile_project(
             if cached is None:
                 with _DBT_SLOTS:  # dbt processes at once, in this process: one per core
                     ahead = None
-                    if prestarts is not None:
-                        prestarts.started(project.name)  # its readers' dbt imports on an idle core meanwhile
+                    if prestarts is not None and seed is None:
+                        # its readers' dbt imports on an idle core meanwhile; not for a head whose base
+                        # is cached: its readers are then most often cache hits too (interface unchanged)
+                        prestarts.started(project.name)
                         ahead = prestarts.take(project.name)
                         if ahead is not None and (seed is not None or not ahead.alive() or ahead.terms != terms(
                                 project, target, config, sandboxed, run_vars)):
