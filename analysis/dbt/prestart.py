@@ -4,7 +4,7 @@ A downstream project's compile waits for the compiles it reads (dbt-loom loads t
 as dbt starts). Yet about half of a small project's ``dbt compile`` is Python importing dbt,
 which needs nothing of the project; in a chain of projects (A read by B read by C) each compile
 used to wait for the one before it, then spend those seconds. Here, when a compile starts dbt,
-the compiles of the projects that read it are made ready ahead (:func:`~analysis.dbt.compile.ahead_of`:
+the compiles of the projects that read it are made ready ahead (:func:`~analysis.dbt.prepare.ahead_of`:
 their folders, profile and packages) and their dbt started *held*
 (:func:`~analysis.dbt.invoke.start_dbt`): it imports dbt, then waits for a go on its input. The
 compile that needs it (:class:`Prestarts`, :meth:`Prestarts.take`) writes the upstream manifests
@@ -46,7 +46,7 @@ class Ahead:
     #: what the compile must be run with for this process to serve it (target, sandboxing, limits, env, vars)
     terms: tuple
     work: str
-    ready: Any  # analysis.dbt.compile.Prepared
+    ready: Any  # analysis.dbt.prepare.Prepared
     started: Any  # analysis.dbt.launch.Started
     done: bool = field(default=False, repr=False)
 
