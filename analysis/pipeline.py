@@ -212,10 +212,8 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
                             sandbox, found, req.cache_key, seed, prestarts)
 
     def cached(unit_file: DbtProjectFile, deps: dict) -> CompileResult | None:
-        spec = specs[unit_file.name]
-        return compile_project(unit_file, deps, cache_dir=cache_dir, timeout_s=req.compile_timeout_s,
-                               target=spec.target, sandbox=sandbox, cache_key=req.cache_key, env=spec.env,
-                               dbt_vars=spec.vars, cached_only=True)
+        return compile_project(unit_file, deps, **_compile_terms(req, specs[unit_file.name], cache_dir, sandbox),
+                               cached_only=True)
 
     changed = projects.changed.name
     try:
@@ -246,11 +244,16 @@ def _prestarts(req: AnalysisRequest, projects: _Projects, specs: dict[str, Proje
             readers.setdefault(name, []).append(unit.file)
 
     def make(unit_file: DbtProjectFile):
-        spec = specs[unit_file.name]
-        return ahead_of(unit_file, cache_dir=cache_dir, timeout_s=req.compile_timeout_s, target=spec.target,
-                        sandbox=sandbox, cache_key=req.cache_key, env=spec.env, dbt_vars=spec.vars)
+        return ahead_of(unit_file, **_compile_terms(req, specs[unit_file.name], cache_dir, sandbox))
 
     return Prestarts(make, readers)
+
+
+def _compile_terms(req: AnalysisRequest, spec: ProjectSpec, cache_dir: str, sandbox: SandboxConfig) -> dict:
+    """What every compile of ``spec``'s project in this analysis is run with (a compile, a cache
+    probe and a compile started ahead must agree on it)."""
+    return {"cache_dir": cache_dir, "timeout_s": req.compile_timeout_s, "target": spec.target, "sandbox": sandbox,
+            "cache_key": req.cache_key, "env": spec.env, "dbt_vars": spec.vars}
 
 
 def _compile_one(project: DbtProjectFile, deps: dict, spec: ProjectSpec, side: str, cache_dir: str,

@@ -162,7 +162,7 @@ def compile_project(
                         # is cached: its readers are then most often cache hits too (interface unchanged)
                         prestarts.started(project.name)
                         ahead = prestarts.take(project.name)
-                        if ahead is not None and (seed is not None or not ahead.alive() or ahead.terms != terms(
+                        if ahead is not None and (not ahead.alive() or ahead.terms != terms(
                                 project, target, config, sandboxed, run_vars)):
                             ahead.discard()  # made for other terms, or it died waiting: never used
                             ahead = None

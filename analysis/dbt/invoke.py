@@ -90,25 +90,22 @@ def run_dbt(args: list[str], folders: Folders, project, *, env: dict[str, str], 
             network: bool = False) -> sandbox.RunResult:
     """``dbt <args>`` for ``project``: inside a fence seeing the project's checkout and ``in/``
     read-only, ``out/`` writable (``sandboxed``), or unsandboxed with the same environment."""
-    argv = dbt_argv("--no-use-colors", *args)
+    return start_dbt(args, folders, project, env=env, config=config, sandboxed=sandboxed, layers=layers,
+                     network=network, hold=False).finish(timeout_s)
+
+
+def start_dbt(args: list[str], folders: Folders, project, *, env: dict[str, str], config: sandbox.SandboxConfig,
+              sandboxed: bool, layers: tuple[Layer, ...] = (), network: bool = False,
+              hold: bool = True) -> sandbox.Started:
+    """``dbt <args>`` as :func:`run_dbt` runs it, started; with ``hold``, it imports dbt, then
+    waits for :meth:`~analysis.dbt.launch.Started.release` (its inputs written meanwhile)."""
     fence = None
     if sandboxed:
         fence = Fence(writable=folders.out, readonly=(project.checkout, folders.inputs), layers=layers,
                       network=network, uid=sandbox.sandbox_uid(), gid=sandbox.sandbox_uid())
-    return sandbox.run(argv, cwd=folders.out, env={**env, "MESHDIFF_HOLD": "0"}, timeout_s=timeout_s, fence=fence,
-                       limits=config.limits)
-
-
-def start_dbt(args: list[str], folders: Folders, project, *, env: dict[str, str], config: sandbox.SandboxConfig,
-              sandboxed: bool, layers: tuple[Layer, ...] = ()) -> sandbox.Started:
-    """``dbt <args>`` as :func:`run_dbt` runs it, started and held: it imports dbt, then waits
-    for :meth:`~analysis.dbt.launch.Started.release` (its inputs written meanwhile)."""
-    fence = None
-    if sandboxed:
-        fence = Fence(writable=folders.out, readonly=(project.checkout, folders.inputs), layers=layers,
-                      network=False, uid=sandbox.sandbox_uid(), gid=sandbox.sandbox_uid())
-    return sandbox.start(dbt_argv("--no-use-colors", *args), cwd=folders.out, env={**env, "MESHDIFF_HOLD": "1"},
-                         fence=fence, limits=config.limits, hold=True)
+    return sandbox.start(dbt_argv("--no-use-colors", *args), cwd=folders.out,
+                         env={**env, "MESHDIFF_HOLD": "1" if hold else "0"}, fence=fence, limits=config.limits,
+                         hold=hold)
 
 
 def failure_text(what: str, result: sandbox.RunResult, timeout_s: float) -> str:

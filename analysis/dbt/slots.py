@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -77,10 +78,9 @@ def write_slot(slot: str, sealer: Sealer, *, ok: bool, error: str, seconds: floa
             if manifest is not None:
                 status["snapshot_sha256"] = _write_snapshot(target, manifest, project_dir)
             if partial_parse:
-                state = os.path.join(tmp, PARTIAL_PARSE_FILE)
-                with open(state, "wb") as handle:
+                with open(os.path.join(tmp, PARTIAL_PARSE_FILE), "wb") as handle:
                     handle.write(partial_parse)
-                status["partial_parse_sha256"] = file_sha256(state)
+                status["partial_parse_sha256"] = hashlib.sha256(partial_parse).hexdigest()
         with open(os.path.join(tmp, "status.json"), "wb") as handle:  # sealed for where it will live
             handle.write(sealer.seal(os.path.join(slot, "status.json"), json.dumps(status).encode()))
         if os.path.isdir(slot) and read_slot(slot, sealer, project_dir) is None:

@@ -61,7 +61,12 @@ def projection_spellings(sql: str | None, dialect: str) -> dict[str, object]:
         raise
     except Exception:  # noqa: BLE001 - a SQL sqlglot cannot read has no spelling: the rule applies
         return {}
-    return {k: (_INHERIT if v == "" else v) for k, v in tree_spellings(tree, dialect).items()}
+    return decoded(tree_spellings(tree, dialect))
+
+
+def decoded(spellings: Mapping[str, str]) -> dict[str, object]:
+    """:func:`tree_spellings`' plain data as :func:`projection_spellings` gives it (``""`` -> :data:`_INHERIT`)."""
+    return {k: (_INHERIT if v == "" else v) for k, v in spellings.items()}
 
 
 def tree_spellings(tree: exp.Expression, dialect: str) -> dict[str, str]:
@@ -143,7 +148,7 @@ class Spelling:
             return {}
         lineage = self.models.get(node.unique_id)
         if lineage is not None and lineage.spellings is not None:
-            return {k: (_INHERIT if v == "" else v) for k, v in lineage.spellings.items()}
+            return decoded(lineage.spellings)
         return projection_spellings(node.compiled_sql, dialect)
 
     def _inherited(self, node_id: str, key: str, depth: int) -> str | None:
