@@ -72,6 +72,49 @@ def test_a_local_package_inside_the_checkout_works_offline(tmp_path):
     _untouched(path)
 
 
+def _served_by_a_dbt_started_ahead(project, cache: str, sandbox: SandboxConfig):
+    """``project`` compiled by a dbt made ready (packages included) and started ahead, held, on
+    the prestart thread; the compile's result and the held compile it used."""
+    from analysis.dbt.prepare import ahead_of
+    from analysis.dbt.prestart import Prestarts
+
+    made = []
+    prestarts = Prestarts(lambda f: made.append(ahead_of(f, cache_dir=cache, sandbox=sandbox)) or made[-1],
+                          {"upstream": [project]}, idle=lambda: 1)
+    prestarts.started("upstream")
+    deadline = time.monotonic() + 300
+    while not made and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        result = dbt.compile_project(project, {}, cache_dir=cache, sandbox=sandbox, prestarts=prestarts)
+    finally:
+        prestarts.close()
+    return result, made[0]
+
+
+def test_a_project_with_local_packages_compiled_by_a_dbt_started_ahead(tmp_path):
+    """The packages are put in place (an offline `dbt deps` in its own fence) before the held
+    dbt starts: it sees them, and the host's project stays untouched."""
+    _package(tmp_path / "repo" / "shared")
+    path = _project(tmp_path / "repo", "app", "packages:\n  - local: ../shared\n")
+    (tmp_path / "repo" / ".git").mkdir()
+    on = SandboxConfig(policy="required", deps_network=False)
+    result, ahead = _served_by_a_dbt_started_ahead(dbt.read_project(path), str(tmp_path / "cache"), on)
+    assert ahead is not None and ahead.started.proc.returncode == 0  # the held dbt ran this compile
+    assert "select upper('a') as v" in _compiled(result)
+    _untouched(path)
+
+
+def test_a_project_with_git_packages_compiled_by_a_dbt_started_ahead(tmp_path, git_server):
+    url, _ = git_server
+    path = _project(tmp_path / "one", "app", f'packages:\n  - git: "{url}"\n    revision: main\n')
+    on = SandboxConfig(policy="required", deps_network=True)
+    result, ahead = _served_by_a_dbt_started_ahead(dbt.read_project(path), str(tmp_path / "cache"), on)
+    assert ahead is not None and ahead.started.proc.returncode == 0
+    assert "select upper('a') as v" in _compiled(result)
+    _untouched(path)
+
+
 def test_vendored_packages_work_offline(tmp_path):
     path = _project(tmp_path / "repo", "app", "packages:\n  - package: example/shouting\n    version: 1.0.0\n")
     _package(tmp_path / "repo" / "app" / "dbt_packages" / "shouting")

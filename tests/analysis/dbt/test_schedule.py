@@ -224,3 +224,37 @@ def test_the_changed_project_not_compiling_is_an_error():
                        head_ref="pr")
     worlds = compile_worlds(P("shop"), None, [], [P("finance", "shop")], fake(), base_ref="main", head_ref="pr")
     assert worlds.base["finance"] is worlds.head["finance"] and "shop" not in worlds.base
+
+
+def test_only_the_head_starts_from_a_parse_state_and_only_from_its_cached_base():
+    """dbt's parse state flows from the base to the head, never back: the head is the PR's code,
+    and what it leaves must never shape a base compile (a cache entry other PRs read)."""
+    from analysis.dbt.schedule import compile_worlds
+
+    seeds = {}
+
+    def compile_one(project, upstream, side, **kw):
+        seeds[f"{project.name} {side}"] = kw.get("seed")
+        return fake()(project, upstream, side)
+
+    cached_base = R("shop@base", {})
+    cached_base.partial_parse = "/cache/slot/partial_parse.msgpack"
+    probed = []
+
+    def find_cached(project_file, upstream):
+        probed.append((project_file.name, sorted(upstream)))
+        return cached_base
+
+    shop, base = P("shop", "core"), P("shop", "core")
+    compile_worlds(shop, base, [P("core")], [P("finance", "shop")], compile_one, base_ref="main", head_ref="pr",
+                   find_cached=find_cached)
+    assert seeds["shop head (pr)"] is cached_base  # the head starts from its base's parse state
+    assert probed == [("shop", ["core"])]  # the base, against the same upstream compiles as the head
+    assert all(seed is None for label, seed in seeds.items() if label != "shop head (pr)")
+    seeds.clear()
+    cached_base.partial_parse = None  # a cached base without a parse state, or none cached: no seed
+    compile_worlds(shop, base, [P("core")], [], compile_one, base_ref="main", head_ref="pr",
+                   find_cached=find_cached)
+    compile_worlds(shop, base, [P("core")], [], compile_one, base_ref="main", head_ref="pr",
+                   find_cached=lambda f, u: None)
+    assert all(seed is None for seed in seeds.values())
