@@ -86,3 +86,29 @@ def test_dbt_compiles_models_in_hidden_and_logs_folders(tmp_path):
     with open(result.manifest_path, encoding="utf-8") as handle:
         nodes = json.load(handle)["nodes"]
     assert {"model.ck.a", "model.ck.b", "model.ck.c"} <= set(nodes)
+
+
+@pytest.mark.dbt
+def test_a_pr_that_only_edits_a_model_in_a_logs_folder_is_analysed(tmp_path):
+    """End to end: a PR whose only change is in `models/logs/` (a folder the key once skipped)
+    must not be served its base's compile: the removed column is reported and blocks."""
+    from analysis.pipeline import AnalysisRequest, ProjectSpec, analyze
+    from analysis.report import GitRef
+
+    base = _project(str(tmp_path / "base" / "ck"))
+    _write(os.path.join(base, "models", "logs", "orders.sql"), "select 1 as id, 2 as amount\n")
+    _write(os.path.join(base, "models", "totals.sql"), "select sum(amount) as total from {{ ref('orders') }}\n")
+    head = str(tmp_path / "head" / "ck")
+    import shutil
+
+    shutil.copytree(base, head)
+    _write(os.path.join(head, "models", "logs", "orders.sql"), "select 1 as id\n")
+    cache = str(tmp_path / "cache")
+    request = AnalysisRequest(changed=ProjectSpec(head), base_path=base, base=GitRef("main", "0" * 40),
+                              head=GitRef("pr", "1" * 40), cache_dir=cache)
+    report = analyze(request)
+    assert not report.errors, report.errors
+    changed = {c.node: c for c in report.changes}
+    assert "model.ck.orders" in changed and changed["model.ck.orders"].category == "breaking"
+    assert any(c.name == "amount" and c.change == "removed" for c in changed["model.ck.orders"].columns)
+    assert report.conclusion == "failure"
