@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass, field
 
 from analysis.dbt import (CompileResult, DbtProjectFile, Job, Prestarts, Project, ProjectLoader, SandboxConfig,
-                          Worlds, ahead_of, bind_by_folder, compile_project, compile_worlds, read_catalogs,
-                          read_project, run_graph, serialized)
+                          Worlds, ahead_of, bind_by_folder, compile_project, compile_worlds, partial_parsing,
+                          read_catalogs, read_project, run_graph, serialized)
 from analysis.errors import AnalysisError
 from analysis.impact import (CodeOwners, Policy, ProjectDiff, World, add_incremental, add_reader_reasons,
                              broken_consumers, build_index, contract_breaks, decide, deprecated_refs, diff_project,
@@ -211,15 +211,11 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
         return _compile_one(unit_file, deps, specs[unit_file.name], side, cache_dir, req.compile_timeout_s, progress,
                             sandbox, found, req.cache_key, seed, prestarts)
 
-    def cached(unit_file: DbtProjectFile, deps: dict) -> CompileResult | None:
-        return compile_project(unit_file, deps, **_compile_terms(req, specs[unit_file.name], cache_dir, sandbox),
-                               cached_only=True)
-
     changed = projects.changed.name
     try:
         worlds = compile_worlds(projects.changed, projects.base, [u.file for u in projects.upstream],
                                 [u.file for u in projects.downstream], run, base_ref=req.base.ref,
-                                head_ref=req.head.ref, find_cached=cached)
+                                head_ref=req.head.ref)
     finally:  # what the compiles left out, once each, in the order of the mesh
         if prestarts is not None:
             prestarts.close()
@@ -234,17 +230,24 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
 
 def _prestarts(req: AnalysisRequest, projects: _Projects, specs: dict[str, ProjectSpec], cache_dir: str,
                sandbox: SandboxConfig) -> Prestarts | None:
-    """The downstream compiles, started ahead as the compiles they read start dbt
-    (:mod:`analysis.dbt.prestart`); ``None`` when turned off or there is no downstream project."""
-    if not projects.downstream or not Prestarts.enabled():
+    """The downstream compiles, started ahead as the compiles they read start dbt, and the changed
+    project's head as its base starts dbt (the head then runs after it, from its parse state:
+    :mod:`analysis.dbt.schedule`) (:mod:`analysis.dbt.prestart`); ``None`` when turned off or
+    there is nothing to start ahead."""
+    if not Prestarts.enabled():
         return None
     readers: dict[str, list[DbtProjectFile]] = {}
     for unit in projects.downstream:
         for name in unit.file.upstream_names:
             readers.setdefault(name, []).append(unit.file)
+    if projects.base is not None and partial_parsing():
+        readers.setdefault(projects.changed.name, []).append(projects.changed)
+    if not readers:
+        return None
 
     def make(unit_file: DbtProjectFile):
-        return ahead_of(unit_file, **_compile_terms(req, specs[unit_file.name], cache_dir, sandbox))
+        return ahead_of(unit_file, **_compile_terms(req, specs[unit_file.name], cache_dir, sandbox),
+                        seeded=unit_file is projects.changed)
 
     return Prestarts(make, readers)
 

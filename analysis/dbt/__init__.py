@@ -36,6 +36,7 @@ __all__, __getattr__, __dir__ = public_names(__name__, {
     "envvars": ["env_problem", "plain_vars", "vars_problem"],
     "interface": ["interface_digest"],
     "manifest": ["handle", "load_manifest", "parse_manifest"],
+    "partialparse": ["partial_parsing"],
     "paths": ["read_inside", "same_content"],
     "prepare": ["ahead_of"],
     "prestart": ["Prestarts"],

@@ -157,11 +157,13 @@ def compile_project(
             if cached is None:
                 with _DBT_SLOTS:  # dbt processes at once, in this process: one per core
                     ahead = None
-                    if prestarts is not None and seed is None:
-                        # its readers' dbt imports on an idle core meanwhile; not for a head whose base
-                        # is cached: its readers are then most often cache hits too (interface unchanged)
-                        prestarts.started(project.name)
-                        ahead = prestarts.take(project.name)
+                    if prestarts is not None:
+                        if seed is None:
+                            # its readers' dbt imports on an idle core meanwhile; not for a head started
+                            # from its base's parse state: its readers were started ahead as the base
+                            # compile started, or they are cache hits (the base was cached)
+                            prestarts.started(project.name)
+                        ahead = prestarts.take(project)
                         if ahead is not None and (not ahead.alive() or ahead.terms != terms(
                                 project, target, config, sandboxed, run_vars)):
                             ahead.discard()  # made for other terms, or it died waiting: never used

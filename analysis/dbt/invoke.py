@@ -39,10 +39,17 @@ class Folders:
         return self
 
 
-#: dbt's command line (``MESHDIFF_HOLD=1``: its imports done, it waits for ``go`` on its input
-#: before it reads anything of the project; :mod:`analysis.dbt.prestart`), with one change: a compilation error dbt raises for an exception without
-#: text (a Jinja expression refused memory by the sandbox's limit raises a bare MemoryError) says
-#: what the exception was, instead of nothing
+#: where a dbt started ahead waits for ``go`` on its input (:mod:`analysis.dbt.prestart`):
+#: ``HOLD_START``: its imports done, before it reads anything of the project (a compile whose
+#: parse state is copied in before the go); ``HOLD_INPUTS``: until it needs what the compile
+#: writes into ``in/`` at the go (the upstream manifests and dbt-loom's config, read by the one
+#: dbt plugin as dbt makes its plugin manager): dbt reads the project, parses its macros and
+#: models, then waits before it injects the upstream nodes (``ManifestLoader.load``)
+HOLD_START, HOLD_INPUTS = "start", "inputs"
+
+#: dbt's command line (``MESHDIFF_HOLD``: a hold point above, ``0``: none), with one change: a
+#: compilation error dbt raises for an exception without text (a Jinja expression refused memory
+#: by the sandbox's limit raises a bare MemoryError) says what the exception was, instead of nothing
 _DBT_MAIN = """\
 import sys
 from dbt_common.exceptions import base as _base
@@ -56,14 +63,29 @@ def _init_named(self, msg="", node=None):
 _base.CompilationError.__init__ = _init_named
 from dbt.cli.main import cli
 import os
-if os.environ.pop("MESHDIFF_HOLD", "0") == "1":  # popped: the project's env_var() never sees it
+_hold = os.environ.pop("MESHDIFF_HOLD", "0")  # popped: the project's env_var() never sees it
+def _go():
+    if sys.stdin.readline() != "go\\n":
+        sys.stdout.flush()
+        os._exit(0)  # started ahead and not needed after all
+if _hold in ("start", "inputs"):
     try:  # what a compile imports once it runs, imported while it waits
         import dbt.adapters.duckdb.impl, dbt.compilation, dbt.parser.sql, dbt.task.compile, dbt_loom  # noqa
         import agate, babel.dates, duckdb, sqlparse  # noqa: E401,F401
     except ImportError:
         pass  # another dbt's layout: imported later, as usual
-    if sys.stdin.readline() != "go\\n":
-        sys.exit(0)  # started ahead and not needed after all: nothing of the project was read
+if _hold == "start":
+    _go()
+elif _hold == "inputs":  # the plugin manager (dbt-loom reads in/) made at its first use, after the go
+    import dbt.cli.requires, dbt.plugins
+    _made = dbt.plugins.get_plugin_manager
+    def _after_go(project_name, _waited=[]):
+        if not _waited:
+            _waited.append(True)
+            _go()
+        return _made(project_name)
+    dbt.cli.requires.set_up_plugin_manager = lambda project_name: None
+    dbt.plugins.get_plugin_manager = _after_go
 sys.argv[0] = "dbt"
 sys.exit(cli())
 """
@@ -91,21 +113,22 @@ def run_dbt(args: list[str], folders: Folders, project, *, env: dict[str, str], 
     """``dbt <args>`` for ``project``: inside a fence seeing the project's checkout and ``in/``
     read-only, ``out/`` writable (``sandboxed``), or unsandboxed with the same environment."""
     return start_dbt(args, folders, project, env=env, config=config, sandboxed=sandboxed, layers=layers,
-                     network=network, hold=False).finish(timeout_s)
+                     network=network, hold="").finish(timeout_s)
 
 
 def start_dbt(args: list[str], folders: Folders, project, *, env: dict[str, str], config: sandbox.SandboxConfig,
               sandboxed: bool, layers: tuple[Layer, ...] = (), network: bool = False,
-              hold: bool = True) -> sandbox.Started:
-    """``dbt <args>`` as :func:`run_dbt` runs it, started; with ``hold``, it imports dbt, then
-    waits for :meth:`~analysis.dbt.launch.Started.release` (its inputs written meanwhile)."""
+              hold: str = HOLD_START) -> sandbox.Started:
+    """``dbt <args>`` as :func:`run_dbt` runs it, started; with ``hold`` (``HOLD_START`` or
+    ``HOLD_INPUTS``), it goes as far as that point, then waits for
+    :meth:`~analysis.dbt.launch.Started.release` (its inputs written meanwhile)."""
     fence = None
     if sandboxed:
         fence = Fence(writable=folders.out, readonly=(project.checkout, folders.inputs), layers=layers,
                       network=network, uid=sandbox.sandbox_uid(), gid=sandbox.sandbox_uid())
     return sandbox.start(dbt_argv("--no-use-colors", *args), cwd=folders.out,
-                         env={**env, "MESHDIFF_HOLD": "1" if hold else "0"}, fence=fence, limits=config.limits,
-                         hold=hold)
+                         env={**env, "MESHDIFF_HOLD": hold or "0"}, fence=fence, limits=config.limits,
+                         hold=bool(hold))
 
 
 def failure_text(what: str, result: sandbox.RunResult, timeout_s: float) -> str:

@@ -6,8 +6,8 @@ sandbox uid for good (in a user namespace meshdiff makes itself); it reads the o
 command runs (a bounded head and tail), watches the writable folder's size and the wall clock,
 kills the whole process group when a limit is exceeded, and names the limit a failed run hit.
 :func:`start` does the same and returns at once; with ``hold`` the command (dbt, whose imports
-take seconds) waits for a go on its input before it reads anything of the project, so that it
-can be started before its inputs exist (:mod:`analysis.dbt.prestart`).
+and parse take seconds) waits for a go on its input before it reads its inputs, so that it can
+be started before they exist (:mod:`analysis.dbt.prestart`).
 Whether to sandbox at all is :mod:`analysis.dbt.sandbox`'s.
 """
 from __future__ import annotations
@@ -99,8 +99,8 @@ def run(argv: list[str], *, cwd: str, env: dict[str, str], timeout_s: float, fen
 def start(argv: list[str], *, cwd: str, env: dict[str, str], fence: Fence | None = None,
           limits: Limits | None = None, hold: bool = False) -> "Started":
     """Start ``argv`` as :func:`run` does and return at once. With ``hold``, its standard input
-    is a pipe that :meth:`Started.release` writes ``go`` to (the command waits for it: dbt's
-    imports done, nothing of the project read yet) and :meth:`Started.cancel` closes."""
+    is a pipe that :meth:`Started.release` writes ``go`` to (the command waits for it before it
+    reads its inputs: :mod:`analysis.dbt.invoke`'s hold points) and :meth:`Started.cancel` closes."""
     limits = limits or Limits()
     pass_fds: list[int] = []
     userns = None

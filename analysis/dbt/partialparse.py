@@ -12,9 +12,11 @@ What meshdiff does with it:
 
 - every compile's slot keeps dbt's file beside the manifest (:mod:`analysis.dbt.slots`), its
   sha256 in the sealed status: a file changed in the cache is never handed to dbt;
-- the changed project's **head** compile starts from its **base** compile's file when the base
-  is already in the cache (:mod:`analysis.dbt.schedule`). Both read the same upstream compiles,
-  so what dbt-loom injects is the same;
+- the changed project's **head** compile runs after its **base** compile (cached or not) and
+  starts from its file (:mod:`analysis.dbt.schedule`). Both read the same upstream compiles,
+  so what dbt-loom injects is the same. A head started ahead (:mod:`analysis.dbt.prestart`)
+  waits before it reads anything, and the file is copied into its folder before its go, owned
+  by the sandbox's uid as the folder is;
 - the generated profile names the DuckDB file relative to the run's working folder
   (``mesh.duckdb`` in ``out/``), so that the profile dbt hashes is one string for every compile.
 
@@ -42,6 +44,10 @@ def enabled(env: dict[str, str] | None = None) -> bool:
     return value not in ("0", "false", "no", "off")
 
 
+#: the name the subpackage exports (:func:`enabled` is also prestart's)
+partial_parsing = enabled
+
+
 def saved(out_dir: str) -> bytes | None:
     """The bytes of the file dbt left in ``out_dir/target``, if any: read as any output of the
     sandbox (:func:`~analysis.dbt.paths.read_output`: no link, a regular file, within the
@@ -54,7 +60,8 @@ def saved(out_dir: str) -> bytes | None:
 
 def seed(target_dir: str, source: str | None, sha256: str | None) -> bool:
     """Copy a slot's file ``source`` into ``target_dir`` for dbt to start from, when its
-    content is the one the slot's sealed status names (``sha256``); whether it was."""
+    content is the one the slot's sealed status names (``sha256``), owned as ``target_dir`` is;
+    whether it was."""
     if not source or not sha256:
         return False
     dest = os.path.join(target_dir, FILE)
@@ -62,6 +69,10 @@ def seed(target_dir: str, source: str | None, sha256: str | None) -> bool:
         os.makedirs(target_dir, exist_ok=True)
         shutil.copyfile(source, dest)  # the copy is what is checked: the slot may change meanwhile
         if file_sha256(dest) == sha256:
+            folder = os.stat(target_dir)
+            if os.geteuid() == 0 and (folder.st_uid, folder.st_gid) != (0, 0):
+                # a held dbt's folder is already its sandbox uid's: dbt replaces the file as that uid
+                os.chown(dest, folder.st_uid, folder.st_gid, follow_symlinks=False)
             return True
         os.remove(dest)
     except OSError:

@@ -24,7 +24,7 @@ import yaml
 from analysis.dbt import deps, envvars, loom
 from analysis.dbt import sandbox as _sandbox
 from analysis.dbt.fence import Layer
-from analysis.dbt.invoke import Folders, dbt_env, failure_text, run_dbt, start_dbt
+from analysis.dbt.invoke import HOLD_INPUTS, HOLD_START, Folders, dbt_env, failure_text, run_dbt, start_dbt
 from analysis.dbt.prestart import Ahead
 from analysis.dbt.profile import check_target, profiles_yml
 from analysis.dbt.project import DbtProjectFile
@@ -129,9 +129,11 @@ def terms(project: DbtProjectFile, target: str, config: _sandbox.SandboxConfig, 
 
 def ahead_of(project: DbtProjectFile, *, cache_dir: str, timeout_s: float = 300.0, target: str | None = None,
              sandbox: _sandbox.SandboxConfig | None = None, cache_key: bytes | None = None,
-             env: dict[str, str] | None = None, dbt_vars: dict | None = None) -> Ahead | None:
+             env: dict[str, str] | None = None, dbt_vars: dict | None = None, seeded: bool = False) -> Ahead | None:
     """``project``'s compile made ready and its dbt started, held (:mod:`analysis.dbt.prestart`);
-    ``None`` when it cannot be (the compile then does it all itself, and says what fails)."""
+    ``None`` when it cannot be (the compile then does it all itself, and says what fails).
+    dbt parses the project while held, unless the compile is ``seeded`` (given a parse state
+    before the go: it then waits before it reads anything of the project)."""
     config = sandbox or _sandbox.SandboxConfig.from_env()
     target = check_target(target)
     run_vars = check_env_vars(env, dbt_vars, project.name)
@@ -149,7 +151,7 @@ def ahead_of(project: DbtProjectFile, *, cache_dir: str, timeout_s: float = 300.
         if ready.error:
             raise OSError(ready.error)
         started = start_dbt(ready.argv, folders, project, env=ready.env, config=config, sandboxed=sandboxed,
-                            layers=ready.layers)
+                            layers=ready.layers, hold=HOLD_START if seeded else HOLD_INPUTS)
     except (OSError, AnalysisError, _sandbox.SandboxError):
         shutil.rmtree(work, ignore_errors=True)
         return None  # the compile does it all itself, and says what fails

@@ -1,23 +1,32 @@
-"""dbt started ahead of its compile, so that its imports run while the upstream compiles do.
+"""dbt started ahead of its compile: its imports and its parse run while the upstream compiles do.
 
-A downstream project's compile waits for the compiles it reads (dbt-loom loads their manifests
-as dbt starts). Yet about half of a small project's ``dbt compile`` is Python importing dbt,
-which needs nothing of the project; in a chain of projects (A read by B read by C) each compile
-used to wait for the one before it, then spend those seconds. Here, when a compile starts dbt,
-the compiles of the projects that read it are made ready ahead (:func:`~analysis.dbt.prepare.ahead_of`:
-their folders, profile and packages) and their dbt started *held*
-(:func:`~analysis.dbt.invoke.start_dbt`): it imports dbt, then waits for a go on its input. The
-compile that needs it (:class:`Prestarts`, :meth:`Prestarts.take`) writes the upstream manifests
-and the dbt-loom config into its ``in/`` folder and lets it go; if both of a project's compiles
-turn out to be cache hits, the held process is stopped when the analysis ends.
+A downstream project's compile waits for the compiles it reads (dbt-loom injects nodes from
+their manifests). Yet most of a small project's ``dbt compile`` needs nothing of them: Python
+importing dbt, then parsing the project's macros and models; in a chain of projects (A read by
+B read by C) each compile used to wait for the one before it, then spend those seconds. Here,
+when a compile starts dbt, the compiles of the projects that read it are made ready ahead
+(:func:`~analysis.dbt.prepare.ahead_of`: their folders, profile and packages) and their dbt
+started *held* (:func:`~analysis.dbt.invoke.start_dbt`): it imports dbt, reads and parses the
+project, and waits for a go on its input before it makes its plugin manager (dbt-loom, which
+reads ``in/``: ``HOLD_INPUTS``). The compile that needs it (:class:`Prestarts`,
+:meth:`Prestarts.take`) writes the upstream manifests and the dbt-loom config into ``in/`` and
+lets it go: what is left is the injection, the refs and the compile, about 0.9 s of the
+examples' 2.4 s. The changed project's head compile is started ahead too when its base compile
+starts dbt (the head runs after the base, from its parse state: :mod:`analysis.dbt.schedule`);
+it waits before it reads anything of the project (``HOLD_START``), since dbt looks for a parse
+state first: the base's is copied into its folder before the go. If both of a project's
+compiles turn out to be cache hits, the held process is stopped when the analysis ends.
 
 Safety: a held dbt is the process the compile would have started, in the same fence, with the
-same folders, limits and environment, only earlier; it has read nothing of the project when it
-is let go, and what is written after it started goes to ``in/`` (read-only to it). Its time
-limit counts from the go. A held dbt is started only on a core no dbt run holds
-(:data:`~analysis.dbt.slots.DBT_SLOTS`): its imports use a core that would wait idle, never one
-a running compile needs. At most :func:`~analysis.dbt.slots.compile_slots` are held or being
-made at once (each holds about 100 MB). ``MESHDIFF_PRESTART=0`` turns it off.
+same folders, limits and environment, only earlier. Before the go it reads only what it would
+read anyway and what does not change during the analysis (the project's files, its packages,
+the profile); what the compile writes at the go goes to ``in/`` (read-only to it) and is read
+after the go; a parse state is copied in only before a ``HOLD_START`` go. Its time limit counts
+from the go; before it, the CPU and memory limits hold, and the analysis's end stops it. A held
+dbt is started only on a core no dbt run holds (:data:`~analysis.dbt.slots.DBT_SLOTS`). At
+most :func:`~analysis.dbt.slots.compile_slots` + 1 are held or being made at once (each holds
+about 100-150 MB): the readers of the first project and the head. ``MESHDIFF_PRESTART=0``
+turns it off.
 """
 from __future__ import annotations
 
@@ -73,22 +82,28 @@ class Ahead:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+def _who(project_file) -> tuple[str, str]:
+    """Whose a held compile is: a project's name and folder (the changed project's base and head
+    share a name)."""
+    return project_file.name, os.path.abspath(project_file.path)
+
+
 class Prestarts:
-    """Held compiles of one analysis, by project name.
+    """Held compiles of one analysis, by project (name and folder).
 
     ``make(project_file)`` makes one ready (``None``: it cannot be, the compile will do it all
-    itself); ``readers`` maps a project name to the project files that read it (those started
-    ahead when it starts dbt). One thread of its own makes them and lives until :meth:`close`:
+    itself); ``readers`` maps a project name to the project files to start ahead when it starts
+    dbt (those that read it; the changed project's head for its base). One thread of its own makes them and lives until :meth:`close`:
     the sandbox dies with the thread that started it (bubblewrap's ``--die-with-parent``)."""
 
     def __init__(self, make: Callable[[Any], Ahead | None], readers: Mapping[str, Sequence[Any]],
                  limit: int | None = None, idle: Callable[[], int] = DBT_SLOTS.idle) -> None:
         self.make, self.readers, self.idle = make, readers, idle
-        self.limit = limit if limit is not None else compile_slots()
-        self._held: dict[str, Ahead] = {}
+        self.limit = limit if limit is not None else compile_slots() + 1
+        self._held: dict[tuple[str, str], Ahead] = {}
         self._queue: list[Any] = []
-        self._pending: set[str] = set()  # asked for, not made yet
-        self._wanted: set[str] = set()
+        self._pending: set[tuple[str, str]] = set()  # asked for, not made yet
+        self._wanted: set[tuple[str, str]] = set()
         self._closed = False
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -100,17 +115,18 @@ class Prestarts:
         for reader in self.readers.get(name, ()):
             self._want(reader)
 
-    def take(self, name: str) -> Ahead | None:
-        """The held compile of ``name`` for the one compile that runs dbt for it (waits for one
-        being made; one still waiting for a core is dropped); ``None`` when there is none."""
+    def take(self, project_file) -> Ahead | None:
+        """The held compile of ``project_file`` for the one compile that runs dbt for it (waits
+        for one being made; one still waiting for a core is dropped); ``None`` when there is none."""
+        who = _who(project_file)
         with self._changed:
-            queued = [p for p in self._queue if p.name == name]
+            queued = [p for p in self._queue if _who(p) == who]
             if queued:  # not being made yet: the compile does it all itself, now
                 self._queue.remove(queued[0])
-                self._pending.discard(name)
+                self._pending.discard(who)
                 return None
-            self._changed.wait_for(lambda: name not in self._pending)
-            return self._held.pop(name, None)
+            self._changed.wait_for(lambda: who not in self._pending)
+            return self._held.pop(who, None)
 
     def close(self) -> None:
         """The analysis ends (no compile runs any more): stop every held process nobody took,
@@ -127,12 +143,12 @@ class Prestarts:
             self._thread.join()
 
     def _want(self, project_file) -> None:
-        name = project_file.name
+        who = _who(project_file)
         with self._changed:
-            if self._closed or name in self._wanted or len(self._held) + len(self._pending) >= self.limit:
+            if self._closed or who in self._wanted or len(self._held) + len(self._pending) >= self.limit:
                 return
-            self._wanted.add(name)
-            self._pending.add(name)
+            self._wanted.add(who)
+            self._pending.add(who)
             self._queue.append(project_file)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, daemon=True, name="meshdiff-prestart")
@@ -166,9 +182,9 @@ class Prestarts:
             ahead = None
         finally:
             with self._changed:
-                self._pending.discard(project_file.name)
+                self._pending.discard(_who(project_file))
                 if ahead is not None and not self._closed:
-                    self._held[project_file.name] = ahead
+                    self._held[_who(project_file)] = ahead
                     ahead = None
                 self._changed.notify_all()
             if ahead is not None:  # closed meanwhile

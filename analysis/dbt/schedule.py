@@ -9,9 +9,14 @@ job in its own thread once its dependencies are done; the dbt processes themselv
 limited to one per core by :mod:`analysis.dbt.compile` (``MESHDIFF_COMPILE_SLOTS``), so a job
 whose compile is a cache hit never waits behind one that runs dbt.
 
-The head compile of the changed project starts from dbt's parse state of its base compile when
-that one is already in the cache (``find_cached``; :mod:`analysis.dbt.partialparse`): dbt then
-parses only the files the PR changed. With nothing cached the two run side by side instead.
+The head compile of the changed project runs after its base compile and starts from dbt's parse
+state of it (:mod:`analysis.dbt.partialparse`): dbt then parses only the files the PR changed.
+With the base cached, the head starts at once. With nothing cached it waits for the base; that
+costs less than running the two side by side on two cores: a seeded head is dbt's import and a
+few files, its import runs ahead while the base compiles (:mod:`analysis.dbt.prestart`), and the
+other core is free for the projects that read the base (on the critical path whenever the PR
+leaves the changed project's interface as it was). With partial parsing turned off
+(``MESHDIFF_PARTIAL_PARSE=0``) the two run side by side.
 
 Two jobs with the same compile key (a downstream project whose upstream interfaces the PR
 leaves unchanged is the same compile against the base and the head, see
@@ -26,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.dbt import versions
+from analysis.dbt import partialparse, versions
 from analysis.errors import AnalysisError
 
 
@@ -88,19 +93,18 @@ class Worlds:
 
 #: ``compile_one(project file, {upstream name: result}, side label) -> CompileResult``
 CompileOne = Callable[..., Any]
-FindCached = Callable[[Any, dict], Any]
 
 
 def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, compile_one: CompileOne, *,
-                   base_ref: str, head_ref: str, find_cached: FindCached | None = None) -> Worlds:
+                   base_ref: str, head_ref: str, seed_head: bool | None = None) -> Worlds:
     """Compile the mesh of an analysis as a graph (see the module docstring).
 
     ``changed``/``base``: the changed project's file at head and at base (``None``: not a dbt
     project at base); ``upstream``: project files it reads, in dependency order (each compiled
     once, as is); ``downstream``: the projects that read it, in dependency order. Each compile
     is given the compiles of the projects its dbt-loom config names, from its own world.
-    ``find_cached(project_file, upstream)``: the cached compile or ``None`` (never runs dbt); the
-    head compile gets the base's as ``seed=`` when it has a parse state.
+    ``seed_head`` (default: :func:`analysis.dbt.partialparse.enabled`): the head compile runs
+    after the base's and gets it as ``seed=`` when it left a parse state.
     Raises :class:`AnalysisError` when an upstream project, the head, or the base of the changed
     project does not compile."""
     name = changed.name
@@ -149,7 +153,7 @@ def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, comp
 
     def head_job(done, names=names):
         ups = {n: done[("up", n)] for n in names}
-        before = find_cached(base, ups) if find_cached is not None and base is not None else None
+        before = done.get(("base", name))  # only when the head runs after it (seed_head)
         seed = {"seed": before} if before is not None and before.ok and before.partial_parse else {}
         result = compile_one(changed, ups, f"head ({head_ref})", **seed)
         if not result.ok:  # a ref to an upstream version it lacks: the versions it has (versions.with_hint)
@@ -166,9 +170,11 @@ def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, comp
                                 hint="the base must compile to compare against it")
         return result
 
-    jobs[("head", name)] = Job(head_job, after_ups)
+    if seed_head is None:
+        seed_head = partialparse.enabled()
     if base is not None:
         jobs[("base", name)] = Job(base_job, after_ups)
+    jobs[("head", name)] = Job(head_job, after_ups + ((("base", name),) if base is not None and seed_head else ()))
     seen.add(name)
     for unit in downstream:
         names = reads(unit, seen)

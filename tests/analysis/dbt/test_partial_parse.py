@@ -205,6 +205,48 @@ def test_a_head_compiled_from_the_base_parse_state_equals_a_full_parse(base, cha
     assert _manifest(seeded) != _manifest(base_result)  # the change is in the head, parsed
 
 
+def test_a_head_started_ahead_takes_the_base_parse_state_copied_in_after_it_started(base):
+    """The changed project's head is started ahead (held before it reads anything) while its base
+    compiles; the base's parse state is copied into the held dbt's folder afterwards (already
+    the sandbox uid's): dbt takes it (no full parse) and gives what a full parse gives."""
+    import time
+
+    from analysis.dbt.prepare import ahead_of
+    from analysis.dbt.prestart import Prestarts
+
+    root, base_dir, cache, _ = base
+    head_dir = str(root / "started-ahead" / "pp")
+    shutil.copytree(base_dir, head_dir, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
+    CHANGES["model SQL"](head_dir)
+    head = dbt.read_project(head_dir)
+    cached = dbt.compile_project(dbt.read_project(base_dir), {}, cache_dir=cache, cached_only=True)
+    assert cached is not None and cached.partial_parse
+    made = []
+
+    def make(project_file):
+        made.append(ahead_of(project_file, cache_dir=cache, seeded=True))
+        return made[-1]
+
+    prestarts = Prestarts(make, {"pp": [head]}, idle=lambda: 1)
+    prestarts.started("pp")  # the base starts dbt: its head is started ahead
+    deadline = time.monotonic() + 120
+    while not made and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert made and made[0] is not None
+    try:
+        seeded = dbt.compile_project(head, {}, cache_dir=str(root / "started-ahead" / "a"), seed=cached,
+                                     prestarts=prestarts)
+    finally:
+        prestarts.close()
+    full = dbt.compile_project(head, {}, cache_dir=str(root / "started-ahead" / "b"))
+    assert seeded.ok and full.ok, seeded.error or full.error
+    assert made[0].started.proc.returncode == 0  # the held dbt ran this compile
+    assert seeded.seeded and FULL_PARSE not in seeded.log, seeded.log[:3000]
+    assert FULL_PARSE in full.log
+    assert seeded.key == full.key and _snapshot(seeded) == _snapshot(full)
+    assert _manifest(seeded) == _manifest(full)
+
+
 def test_a_parse_state_changed_in_the_cache_is_not_handed_to_dbt(base, tmp_path):
     _, base_dir, cache, _ = base
     cached = dbt.compile_project(dbt.read_project(base_dir), {}, cache_dir=cache, cached_only=True)

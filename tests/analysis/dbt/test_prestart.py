@@ -56,8 +56,8 @@ class _Fake:
 
 
 class _File:
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, name, path=None):
+        self.name, self.path = name, path or f"/projects/{name}"
 
 
 def test_prestarts_wait_for_an_idle_core_keep_to_their_limit_and_stop_what_nobody_took():
@@ -79,12 +79,13 @@ def test_prestarts_wait_for_an_idle_core_keep_to_their_limit_and_stop_what_nobod
         time.sleep(0.05)
     time.sleep(0.3)
     assert made == ["finance", "marketing"]  # the limit: the third is never started
-    finance = prestarts.take("finance")
-    assert finance is not None and finance.name == "finance" and prestarts.take("finance") is None
-    assert prestarts.take("exec") is None
-    while "marketing" not in prestarts._held and time.monotonic() < deadline:
+    finance = prestarts.take(_File("finance"))
+    assert finance is not None and finance.name == "finance" and prestarts.take(_File("finance")) is None
+    assert prestarts.take(_File("exec")) is None
+    who = ("marketing", "/projects/marketing")
+    while who not in prestarts._held and time.monotonic() < deadline:
         time.sleep(0.05)  # made: stored a moment later
-    marketing = prestarts._held["marketing"]
+    marketing = prestarts._held[who]
     prestarts.close()
     assert marketing.discarded and not finance.discarded  # taken: its compile owns it
 
@@ -95,7 +96,7 @@ def test_a_compile_never_waits_for_one_still_waiting_for_a_core():
                           idle=lambda: 0)
     prestarts.started("shop")
     taken = []
-    taker = threading.Thread(target=lambda: taken.append(prestarts.take("finance")), daemon=True)
+    taker = threading.Thread(target=lambda: taken.append(prestarts.take(_File("finance"))), daemon=True)
     taker.start()
     taker.join(timeout=60)  # a take that waited for a core that never comes would never return
     assert not taker.is_alive() and taken == [None]
@@ -113,6 +114,20 @@ def _nodes(result) -> dict:
     return {uid: {k: v for k, v in node.items() if k not in ("created_at", "compiled_path")
                   and not (k == "checksum" and node.get("package_name") != own)}
             for uid, node in data["nodes"].items()}
+
+
+def _started_ahead(project, upstream_name: str, cache: str):
+    """``project``'s compile started ahead, held, as ``upstream_name`` starts dbt: the Prestarts
+    and the held compile (made on the Prestarts' own thread)."""
+    made = []
+    prestarts = Prestarts(lambda f: made.append(ahead_of(f, cache_dir=cache)) or made[-1],
+                          {upstream_name: [project]}, idle=lambda: 1)
+    prestarts.started(upstream_name)
+    deadline = time.monotonic() + 120
+    while not made and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert made and made[0] is not None
+    return prestarts, made[0]
 
 
 @pytest.mark.dbt
@@ -163,6 +178,38 @@ def test_a_compile_served_by_a_dbt_started_ahead_equals_one_started_as_usual(tmp
 
 
 @pytest.mark.dbt
+def test_a_dbt_started_ahead_parses_its_project_while_held_and_reads_its_inputs_after_the_go(tmp_path):
+    """Held, dbt gets as far as it can without the compile's inputs: it parses the project's
+    macros and models, then waits before it makes its plugin manager (dbt-loom reads in/). The
+    upstream manifest and dbt-loom's config are written at the go, and the nodes dbt-loom
+    injects from them are in the manifest (read before the go, there would be none: the ref to
+    shop would not resolve and finance would not compile)."""
+    cache = str(tmp_path / "cache")
+    shop = dbt.read_project(os.path.join(EXAMPLES, "shop"))
+    finance = dbt.read_project(os.path.join(EXAMPLES, "finance"))
+    upstream = dbt.compile_project(shop, {}, cache_dir=cache)
+    assert upstream.ok, upstream.error
+    prestarts, ahead = _started_ahead(finance, "shop", cache)
+    deadline = time.monotonic() + 120
+    while "Starting full parse" not in ahead.started.output.text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)  # time enough to go on, were it not held
+    text = ahead.started.output.text()
+    assert "Starting full parse" in text and ahead.started.proc.poll() is None  # parsing, then held
+    assert "dbt-loom" not in text.split("Starting full parse")[1]  # nothing of dbt-loom yet: it waits
+    assert not os.listdir(os.path.join(ahead.ready.folders.inputs, "upstream"))
+    try:
+        served = dbt.compile_project(finance, {"shop": upstream}, cache_dir=cache, prestarts=prestarts)
+    finally:
+        prestarts.close()
+    assert served.ok, served.error
+    assert ahead.started.proc.returncode == 0  # the held dbt ran the compile
+    with open(served.manifest_path, encoding="utf-8") as handle:
+        nodes = json.load(handle)["nodes"]
+    assert any(uid.startswith("model.shop.") for uid in nodes)  # injected by dbt-loom after the go
+
+
+@pytest.mark.dbt
 def test_a_held_compile_nobody_takes_is_stopped_and_removed(tmp_path):
     finance = dbt.read_project(os.path.join(EXAMPLES, "finance"))
     ahead = ahead_of(finance, cache_dir=str(tmp_path / "cache"))
@@ -182,19 +229,13 @@ def test_the_project_cannot_tell_it_was_started_ahead(tmp_path):
     (root / "models" / "m.sql").write_text("select '{{ env_var(\"MESHDIFF_HOLD\", \"absent\") }}' as hold\n")
     project = dbt.read_project(str(root))
     cache = str(tmp_path / "cache")
-    made = []
-    prestarts = Prestarts(lambda f: made.append(ahead_of(f, cache_dir=cache)) or made[-1], {"up": [project]},
-                          idle=lambda: 1)
-    prestarts.started("up")
-    deadline = time.monotonic() + 120
-    while not made and time.monotonic() < deadline:
-        time.sleep(0.1)
+    prestarts, ahead = _started_ahead(project, "up", cache)
     try:
         ahead_result = dbt.compile_project(project, {}, cache_dir=cache, prestarts=prestarts)
     finally:
         prestarts.close()
     usual = dbt.compile_project(project, {}, cache_dir=str(tmp_path / "usual"))
-    assert made[0] is not None and made[0].started.proc.returncode == 0  # the held dbt compiled it
+    assert ahead.started.proc.returncode == 0  # the held dbt compiled it
     for result in (ahead_result, usual):
         assert result.ok, result.error
         with open(result.manifest_path, encoding="utf-8") as handle:

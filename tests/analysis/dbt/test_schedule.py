@@ -162,10 +162,11 @@ class P:
 class R:
     def __init__(self, label, given, ok=True):
         self.label, self.given, self.ok, self.error = label, given, ok, "" if ok else f"{label} failed"
+        self.partial_parse = None
 
 
 def fake(fail=(), barrier=None):
-    def compile_one(project, upstream, side):
+    def compile_one(project, upstream, side, **kw):
         if barrier is not None and side.startswith(("head", "base")):
             barrier.wait()  # the changed project's base and head compile at the same time
         label = f"{project.name}@{side.split(' ')[0] if side != 'as is' else 'up'}"
@@ -179,7 +180,8 @@ def test_each_compile_gets_the_compiles_it_reads_from_its_own_world():
 
     shop, finance, execs, other = P("shop", "core"), P("finance", "shop"), P("exec", "finance", "shop"), P("other", "shop")
     worlds = compile_worlds(shop, P("shop", "core"), [P("core")], [finance, other, execs],
-                            fake(barrier=threading.Barrier(2, timeout=WAIT)), base_ref="main", head_ref="pr")
+                            fake(barrier=threading.Barrier(2, timeout=WAIT)), base_ref="main", head_ref="pr",
+                            seed_head=False)  # side by side (the barrier); a seeded head runs after the base
     assert {n: (r.label, r.given) for n, r in worlds.base.items()} == {
         "core": ("core@up", {}), "shop": ("shop@base", {"core": "core@up"}),
         "finance": ("finance@against", {"shop": "shop@base"}), "other": ("other@against", {"shop": "shop@base"}),
@@ -226,35 +228,54 @@ def test_the_changed_project_not_compiling_is_an_error():
     assert worlds.base["finance"] is worlds.head["finance"] and "shop" not in worlds.base
 
 
-def test_only_the_head_starts_from_a_parse_state_and_only_from_its_cached_base():
+def test_only_the_head_starts_from_a_parse_state_and_only_from_its_base():
     """dbt's parse state flows from the base to the head, never back: the head is the PR's code,
-    and what it leaves must never shape a base compile (a cache entry other PRs read)."""
+    and what it leaves must never shape a base compile (a cache entry other PRs read). The head
+    runs after its base (cached or not), against the same upstream compiles."""
     from analysis.dbt.schedule import compile_worlds
 
-    seeds = {}
+    seeds, order, lock = {}, [], threading.Lock()
 
     def compile_one(project, upstream, side, **kw):
+        with lock:
+            seeds[f"{project.name} {side}"] = kw.get("seed")
+            order.append(f"{project.name} {side}")
+        result = fake()(project, upstream, side)
+        if project.name == "shop" and side.startswith("base"):
+            result.partial_parse = "/cache/slot/partial_parse.msgpack"
+        result.given_ups = sorted(upstream)
+        return result
+
+    shop, base = P("shop", "core"), P("shop", "core")
+    worlds = compile_worlds(shop, base, [P("core")], [P("finance", "shop")], compile_one, base_ref="main",
+                            head_ref="pr")
+    assert seeds["shop head (pr)"] is worlds.base["shop"]  # the head starts from its base's parse state
+    assert order.index("shop base (main)") < order.index("shop head (pr)")
+    assert worlds.base["shop"].given_ups == worlds.head["shop"].given_ups == ["core"]
+    assert all(seed is None for label, seed in seeds.items() if label != "shop head (pr)")
+
+    def no_state(project, upstream, side, **kw):  # a base without a parse state: no seed
         seeds[f"{project.name} {side}"] = kw.get("seed")
         return fake()(project, upstream, side)
 
-    cached_base = R("shop@base", {})
-    cached_base.partial_parse = "/cache/slot/partial_parse.msgpack"
-    probed = []
-
-    def find_cached(project_file, upstream):
-        probed.append((project_file.name, sorted(upstream)))
-        return cached_base
-
-    shop, base = P("shop", "core"), P("shop", "core")
-    compile_worlds(shop, base, [P("core")], [P("finance", "shop")], compile_one, base_ref="main", head_ref="pr",
-                   find_cached=find_cached)
-    assert seeds["shop head (pr)"] is cached_base  # the head starts from its base's parse state
-    assert probed == [("shop", ["core"])]  # the base, against the same upstream compiles as the head
-    assert all(seed is None for label, seed in seeds.items() if label != "shop head (pr)")
     seeds.clear()
-    cached_base.partial_parse = None  # a cached base without a parse state, or none cached: no seed
-    compile_worlds(shop, base, [P("core")], [], compile_one, base_ref="main", head_ref="pr",
-                   find_cached=find_cached)
-    compile_worlds(shop, base, [P("core")], [], compile_one, base_ref="main", head_ref="pr",
-                   find_cached=lambda f, u: None)
-    assert all(seed is None for seed in seeds.values())
+    compile_worlds(shop, base, [P("core")], [], no_state, base_ref="main", head_ref="pr")
+    assert seeds and all(seed is None for seed in seeds.values())
+
+
+def test_without_partial_parsing_base_and_head_run_side_by_side():
+    from analysis.dbt.schedule import compile_worlds
+
+    both = threading.Barrier(2, timeout=WAIT)  # broken (an error) unless both wait at once
+    seeds = []
+
+    def compile_one(project, upstream, side, **kw):
+        seeds.append(kw.get("seed"))
+        if project.name == "shop":
+            both.wait()
+        result = fake()(project, upstream, side)
+        result.partial_parse = "/cache/slot/partial_parse.msgpack"
+        return result
+
+    compile_worlds(P("shop"), P("shop"), [], [], compile_one, base_ref="main", head_ref="pr", seed_head=False)
+    assert seeds == [None, None]
