@@ -22,7 +22,9 @@ each in a fresh process:
    then the same);
 3. **a one-model PR end to end** on ``examples/`` (the ``meshdiff demo`` change, real dbt):
    ``analysis.pipeline.analyze`` in a fresh process with the base analysed before, and with
-   nothing cached, against one ``dbt compile`` of the changed project in a fresh process.
+   nothing cached, against one ``dbt compile`` of the changed project in a fresh process with a
+   new target folder (dbt parses everything), and against the same command run again (dbt starts
+   from its parse state of the run before).
 
 Each figure is printed with the machine's load average (``os.getloadavg``) taken just before.
 """
@@ -236,9 +238,13 @@ def one_model_pr(work: str) -> dict:
     dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
     env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false",
                MESHDIFF_EXAMPLES_DB=os.path.join(work, "compile.duckdb"))
-    log("PR: one dbt compile of shop in a fresh process")
-    out["dbt_compile"] = timed_process([dbt, "compile", "--project-dir", compile_dir, "--profiles-dir", compile_dir,
-                                        "--target-path", os.path.join(work, "dbt-target")], env)
+    target = os.path.join(work, "dbt-target")
+    shutil.rmtree(target, ignore_errors=True)  # no parse state: dbt parses everything, as meshdiff's cold run
+    argv = [dbt, "compile", "--project-dir", compile_dir, "--profiles-dir", compile_dir, "--target-path", target]
+    log("PR: one dbt compile of shop in a fresh process, full parse")
+    out["dbt_compile"] = timed_process(argv, env)
+    log("PR: the same again, from dbt's parse state of the first (partial parse)")
+    out["dbt_compile_again"] = timed_process(argv, env)
     for name, cached in (("cold", False), ("base_cached", True)):
         cache_root = os.path.join(work, f"pr-cache-{name}")
         shutil.rmtree(cache_root, ignore_errors=True)
@@ -329,12 +335,22 @@ def render(res: dict) -> str:
     p = res.get("pr")
     if p:
         c = p["dbt_compile"]["seconds"]
+        again = p.get("dbt_compile_again", p["dbt_compile"])["seconds"]
         lines += ["## One-model PR end to end (`examples/`, the demo change, real dbt)", "",
-                  "| run | seconds | load | vs one `dbt compile` of shop |", "|---|---:|---:|---:|",
-                  f"| one `dbt compile` of shop, fresh process | {_s(p['dbt_compile'])} | {p['dbt_compile']['load']} | 1x |"]
+                  "The goals compare with the first row: `dbt compile` in a fresh process and a new target "
+                  "folder, so dbt parses the whole project (as meshdiff must when nothing is cached). The "
+                  "second row is the same command run again, dbt starting from its own parse state.", "",
+                  "| run | seconds | load | vs `dbt compile`, full parse | vs `dbt compile`, partial parse |",
+                  "|---|---:|---:|---:|---:|",
+                  f"| one `dbt compile` of shop, fresh process, full parse | {_s(p['dbt_compile'])} | "
+                  f"{p['dbt_compile']['load']} | 1x | |"]
+        if "dbt_compile_again" in p:
+            lines.append(f"| the same again, partial parse | {_s(p['dbt_compile_again'])} | "
+                         f"{p['dbt_compile_again']['load']} | | 1x |")
         for name, what in (("base_cached", "analyze, base analysed before"), ("cold", "analyze, nothing cached")):
             x = p[name]
-            lines.append(f"| {what} ({x['verdict']}) | {_s(x)} | {x['load']} | {x['seconds'] / c:.2f}x |")
+            lines.append(f"| {what} ({x['verdict']}) | {_s(x)} | {x['load']} | {x['seconds'] / c:.2f}x | "
+                         f"{x['seconds'] / again:.2f}x |")
         lines.append("")
     lines += ["## Goals (issue 14)", "", "| goal | today | met |", "|---|---|---|"]
     j = res.get("jaffle")
@@ -342,7 +358,8 @@ def render(res: dict) -> str:
         c = p["dbt_compile"]["seconds"]
         for name, goal in (("base_cached", GOAL_PR_CACHED), ("cold", GOAL_PR_COLD)):
             x = p[name]["seconds"] / c
-            lines.append(f"| one-model PR, {name.replace('_', ' ')}: <= {goal}x one dbt compile | {x:.2f}x | "
+            lines.append(f"| one-model PR, {name.replace('_', ' ')}: <= {goal}x one dbt compile (full parse) | "
+                         f"{x:.2f}x | "
                          f"{'yes' if x <= goal else '**no**'} |")
     if j and "recce_adapter" in j:
         x = j["recce_adapter"]["seconds"] / j["meshdiff"]["seconds"]
