@@ -23,8 +23,9 @@ each in a fresh process:
 3. **a one-model PR end to end** on ``examples/`` (the ``meshdiff demo`` change, real dbt):
    ``analysis.pipeline.analyze`` in a fresh process with the base analysed before, and with
    nothing cached, against one ``dbt compile`` of the changed project in a fresh process with a
-   new target folder (dbt parses everything), and against the same command run again (dbt starts
-   from its parse state of the run before).
+   new target folder (dbt parses everything), and against ``dbt compile`` at head in a folder
+   where the base was compiled before (dbt starts from the base's parse state, as after a
+   developer's edit).
 
 Each figure is printed with the machine's load average (``os.getloadavg``) taken just before.
 """
@@ -243,7 +244,15 @@ def one_model_pr(work: str) -> dict:
     argv = [dbt, "compile", "--project-dir", compile_dir, "--profiles-dir", compile_dir, "--target-path", target]
     log("PR: one dbt compile of shop in a fresh process, full parse")
     out["dbt_compile"] = timed_process(argv, env)
-    log("PR: the same again, from dbt's parse state of the first (partial parse)")
+    # a developer's compile after the same edit: the base compiled first (not timed) into the
+    # same folder, then the PR's files over it, dbt starting from the base's parse state
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.rmtree(compile_dir, ignore_errors=True)
+    shutil.copytree(spec["base_dir"], compile_dir, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb*"))
+    log("PR: dbt compile of shop at base (not timed), then the PR's files over it")
+    timed_process(argv, env)
+    shutil.copytree(spec["head_dir"], compile_dir, dirs_exist_ok=True)
+    log("PR: dbt compile of shop at head from the base's parse state (partial parse)")
     out["dbt_compile_again"] = timed_process(argv, env)
     for name, cached in (("cold", False), ("base_cached", True)):
         cache_root = os.path.join(work, f"pr-cache-{name}")
@@ -337,15 +346,17 @@ def render(res: dict) -> str:
         c = p["dbt_compile"]["seconds"]
         again = p.get("dbt_compile_again", p["dbt_compile"])["seconds"]
         lines += ["## One-model PR end to end (`examples/`, the demo change, real dbt)", "",
-                  "The goals compare with the first row: `dbt compile` in a fresh process and a new target "
-                  "folder, so dbt parses the whole project (as meshdiff must when nothing is cached). The "
-                  "second row is the same command run again, dbt starting from its own parse state.", "",
+                  "The goals compare with the first row: `dbt compile` of shop at head in a fresh process and "
+                  "a new target folder, so dbt parses the whole project (as meshdiff must when nothing is "
+                  "cached). The second row is what a developer's `dbt compile` after the same edit takes: "
+                  "dbt starting from its parse state of the base (as meshdiff's head compile does when the "
+                  "base is cached).", "",
                   "| run | seconds | load | vs `dbt compile`, full parse | vs `dbt compile`, partial parse |",
                   "|---|---:|---:|---:|---:|",
                   f"| one `dbt compile` of shop, fresh process, full parse | {_s(p['dbt_compile'])} | "
                   f"{p['dbt_compile']['load']} | 1x | |"]
         if "dbt_compile_again" in p:
-            lines.append(f"| the same again, partial parse | {_s(p['dbt_compile_again'])} | "
+            lines.append(f"| `dbt compile` at head from the base's parse state | {_s(p['dbt_compile_again'])} | "
                          f"{p['dbt_compile_again']['load']} | | 1x |")
         for name, what in (("base_cached", "analyze, base analysed before"), ("cold", "analyze, nothing cached")):
             x = p[name]
