@@ -25,9 +25,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from analysis.dbt import (CompileResult, DbtProjectFile, Job, Prestarts, Project, ProjectLoader, SandboxConfig,
-                          Worlds, ahead_of, bind_by_folder, compile_project, compile_worlds, partial_parsing,
-                          read_catalogs, read_project, run_graph, serialized)
+from analysis.compiles import compile_at_rest, compile_one, compile_terms, prestarts_for
+from analysis.dbt import (CompileResult, DbtProjectFile, Project, ProjectLoader, SandboxConfig, Worlds,
+                          bind_by_folder, compile_worlds, partial_parsing, read_catalogs, read_project, serialized)
 from analysis.errors import AnalysisError
 from analysis.impact import (CodeOwners, Policy, ProjectDiff, World, add_incremental, add_reader_reasons,
                              broken_consumers, build_index, contract_breaks, decide, deprecated_refs, diff_project,
@@ -197,25 +197,32 @@ def _readers(changed: DbtProjectFile, upstream: list[_Unit], downstream: list[_U
 def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_dir: str,
              sandbox: SandboxConfig) -> Worlds:
     """Every compile of the analysis as a graph on both cores (:mod:`analysis.dbt.schedule`): the
-    changed project's base and head side by side, each downstream project against each world as
-    soon as the compiles it reads are done (against the head: the base compile itself when the
-    changed project's interface is the same, :mod:`analysis.dbt.interface`)."""
+    changed project's base, then its head from the base's parse state; each downstream project
+    against each world as soon as the compiles it reads are done (against the head: the base
+    compile itself when the changed project's interface is the same, :mod:`analysis.dbt.interface`);
+    dbt started ahead where it can be (:mod:`analysis.compiles`)."""
     specs = {u.file.name: u.spec for u in [*projects.upstream, *projects.downstream]}
     specs[projects.changed.name] = req.changed
     progress = serialized(req.progress)
     told: dict[tuple[str, str], list[str]] = {}
-    prestarts = _prestarts(req, projects, specs, cache_dir, sandbox)
+
+    def terms_of(project_file: DbtProjectFile) -> dict:
+        return compile_terms(specs[project_file.name], cache_dir=cache_dir, sandbox=sandbox,
+                             timeout_s=req.compile_timeout_s, cache_key=req.cache_key)
+
+    seeded = projects.base is not None and partial_parsing()
+    prestarts = prestarts_for([u.file for u in projects.downstream], terms_of,
+                              head=projects.changed if seeded else None)
 
     def run(unit_file: DbtProjectFile, deps: dict, side: str, seed: CompileResult | None = None) -> CompileResult:
         told[(unit_file.name, side)] = found = []
-        return _compile_one(unit_file, deps, specs[unit_file.name], side, cache_dir, req.compile_timeout_s, progress,
-                            sandbox, found, req.cache_key, seed, prestarts)
+        return compile_one(unit_file, deps, side, terms_of(unit_file), progress, found, seed, prestarts)
 
     changed = projects.changed.name
     try:
         worlds = compile_worlds(projects.changed, projects.base, [u.file for u in projects.upstream],
                                 [u.file for u in projects.downstream], run, base_ref=req.base.ref,
-                                head_ref=req.head.ref)
+                                head_ref=req.head.ref, seed_head=seeded)
     finally:  # what the compiles left out, once each, in the order of the mesh
         if prestarts is not None:
             prestarts.close()
@@ -226,54 +233,6 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
             report.warnings.extend(w for w in told.get(key, ()) if w not in report.warnings)
     report.errors.extend(worlds.errors)
     return worlds
-
-
-def _prestarts(req: AnalysisRequest, projects: _Projects, specs: dict[str, ProjectSpec], cache_dir: str,
-               sandbox: SandboxConfig) -> Prestarts | None:
-    """The downstream compiles, started ahead as the compiles they read start dbt, and the changed
-    project's head as its base starts dbt (the head then runs after it, from its parse state:
-    :mod:`analysis.dbt.schedule`) (:mod:`analysis.dbt.prestart`); ``None`` when turned off or
-    there is nothing to start ahead."""
-    if not Prestarts.enabled():
-        return None
-    readers: dict[str, list[DbtProjectFile]] = {}
-    for unit in projects.downstream:
-        for name in unit.file.upstream_names:
-            readers.setdefault(name, []).append(unit.file)
-    if projects.base is not None and partial_parsing():
-        readers.setdefault(projects.changed.name, []).append(projects.changed)
-    if not readers:
-        return None
-
-    def make(unit_file: DbtProjectFile):
-        return ahead_of(unit_file, **_compile_terms(req, specs[unit_file.name], cache_dir, sandbox),
-                        seeded=unit_file is projects.changed)
-
-    return Prestarts(make, readers)
-
-
-def _compile_terms(req: AnalysisRequest, spec: ProjectSpec, cache_dir: str, sandbox: SandboxConfig) -> dict:
-    """What every compile of ``spec``'s project in this analysis is run with (a compile, a cache
-    probe and a compile started ahead must agree on it)."""
-    return {"cache_dir": cache_dir, "timeout_s": req.compile_timeout_s, "target": spec.target, "sandbox": sandbox,
-            "cache_key": req.cache_key, "env": spec.env, "dbt_vars": spec.vars}
-
-
-def _compile_one(project: DbtProjectFile, deps: dict, spec: ProjectSpec, side: str, cache_dir: str,
-                 timeout_s: float, progress: Observer | None, sandbox: SandboxConfig | None,
-                 warnings: list[str], cache_key: bytes | None = None,
-                 seed: CompileResult | None = None, prestarts: Prestarts | None = None) -> CompileResult:
-    """One compile, told to ``progress`` as ``<project> <side>`` (cached or not, with its time);
-    what it left out (dropped dbt-loom entries) joins ``warnings`` once; ``seed``: the compile
-    whose parse state dbt may start from (:mod:`analysis.dbt.partialparse`); ``prestarts``: the
-    compiles started ahead (:mod:`analysis.dbt.prestart`)."""
-    with step(progress, "compile", f"{project.name} {side}") as info:
-        result = compile_project(project, deps, cache_dir=cache_dir, timeout_s=timeout_s, target=spec.target,
-                                 sandbox=sandbox, cache_key=cache_key, env=spec.env, dbt_vars=spec.vars, seed=seed,
-                                 prestarts=prestarts)
-        info["cached"], info["ok"] = result.cached, result.ok
-    warnings.extend(w for w in result.warnings if w not in warnings)
-    return result
 
 
 # -- 3. meshes --------------------------------------------------------------------------------
@@ -416,27 +375,12 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
     downs = _readers(main, ups, downs, warnings)
     units = [*ups, _Unit(project, main), *downs]
     specs = {u.file.name: u.spec for u in units}
-    told: dict[str, list[str]] = {u.file.name: [] for u in units}
-    serial = serialized(progress)
 
-    def compile_unit(unit: _Unit, names: list[str]) -> Job:
-        def run(done) -> CompileResult:
-            result = _compile_one(unit.file, {n: done[n] for n in names}, unit.spec, "as is", cache_dir,
-                                  compile_timeout_s, serial, sandbox, told[unit.file.name])
-            if not result.ok:
-                raise AnalysisError(f"{unit.file.name} does not compile ({unit.file.path})", detail=result.error,
-                                    hint="fix the error above and run again")
-            return result
-        return Job(run, tuple(names))
+    def terms_of(project_file: DbtProjectFile) -> dict:
+        return compile_terms(specs[project_file.name], cache_dir=cache_dir, sandbox=sandbox,
+                             timeout_s=compile_timeout_s)
 
-    jobs: dict[str, Job] = {}
-    for unit in units:  # each compile once those it reads are done (analysis.dbt.schedule)
-        jobs[unit.file.name] = compile_unit(unit, [n for n in unit.file.upstream_names if n in jobs])
-    try:
-        results: dict[str, CompileResult] = run_graph(jobs)
-    finally:
-        for found in told.values():
-            warnings.extend(w for w in found if w not in warnings)
+    results = compile_at_rest([u.file for u in units], terms_of, progress, warnings)
     mesh = build_mesh(_load(ProjectLoader(), results, specs))
     lineage = _lineage(mesh, "mesh", LineageCache(os.path.join(cache_dir, "lineage")), lineage_timeout_s, progress,
                        catalog)

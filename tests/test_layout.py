@@ -35,7 +35,8 @@ FORBIDDEN = {
 #: the parts of ``analysis`` -> the parts each may import (pipeline -> impact -> lineage -> dbt -> store)
 LEAVES = {"errors", "report", "exports", "progress"}
 LAYERS = {
-    "pipeline": {"impact", "lineage", "dbt", "store", "mesh", *LEAVES},
+    "pipeline": {"impact", "lineage", "compiles", "dbt", "store", "mesh", *LEAVES},
+    "compiles": {"dbt", *LEAVES},
     "impact": {"lineage", "dbt", "store", "mesh", *LEAVES},
     "lineage": {"dbt", "store", "mesh", *LEAVES},
     "mesh": {"dbt", *LEAVES},

@@ -45,3 +45,37 @@ def test_a_report_is_the_same_whatever_the_schedule(tmp_path, monkeypatch, name)
     assert ahead["conclusion"] == "failure" and ahead["impacts"]  # both PRs break consumers
     assert ahead == plain
     assert ahead_compiles.count(False) == plain_compiles.count(False)  # dbt ran for the same compiles
+
+
+def test_a_mesh_at_rest_is_the_same_with_dbt_started_ahead(tmp_path, monkeypatch):
+    """``meshdiff lineage`` (:func:`analysis.pipeline.mesh_at_rest`): finance and exec_reporting
+    started ahead, held, as the projects they read start dbt, or each started when it runs:
+    the same nodes, the same compiled SQL, the same lineage."""
+    import os
+
+    import analysis.compiles
+    from analysis.pipeline import ProjectSpec, mesh_at_rest
+    from bot.demo import EXAMPLES
+
+    made = []
+    real = analysis.compiles.ahead_of
+
+    def counted(project_file, **kw):
+        made.append(project_file.name)
+        return real(project_file, **kw)
+
+    monkeypatch.setattr(analysis.compiles, "ahead_of", counted)
+    states = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("MESHDIFF_PRESTART", flag)
+        states[flag] = mesh_at_rest(ProjectSpec(os.path.join(EXAMPLES, "shop")),
+                                    [ProjectSpec(os.path.join(EXAMPLES, p)) for p in ("finance", "exec_reporting")],
+                                    cache_dir=str(tmp_path / f"cache-{flag}"))
+    assert sorted(set(made)) == ["exec_reporting", "finance"]  # started ahead with 1 only
+    ahead, plain = states["1"], states["0"]
+    assert ahead.warnings == plain.warnings
+    sql = {flag: {uid: n.compiled_sql for uid, n in s.mesh.nodes.items()} for flag, s in states.items()}
+    assert sql["1"] == sql["0"] and any(uid.startswith("model.exec_reporting.") for uid in sql["1"])
+    columns = {flag: {uid: (m.status, dict(m.columns)) for uid, m in s.lineage.models.items()}
+               for flag, s in states.items()}
+    assert columns["1"] == columns["0"]
