@@ -53,8 +53,8 @@ def prestarts_for(readers: Iterable[DbtProjectFile], terms_of: Callable[[DbtProj
     for reader in readers:
         for name in reader.upstream_names:
             by_upstream.setdefault(name, []).append(reader)
-    if head is not None:
-        by_upstream.setdefault(head.name, []).append(head)
+    if head is not None:  # first: the limit of held compiles never leaves it out
+        by_upstream.setdefault(head.name, []).insert(0, head)
     if not by_upstream or not Prestarts.enabled():
         return None
 

@@ -159,14 +159,14 @@ def compile_project(
                     ahead = None
                     if prestarts is not None:
                         if seed is None:
-                            # its readers' dbt imports on an idle core meanwhile; not for a head started
-                            # from its base's parse state: its readers were started ahead as the base
-                            # compile started, or they are cache hits (the base was cached)
+                            # its readers' dbt started ahead on an idle core meanwhile; not for a head
+                            # started from its base's parse state: its readers were started ahead as
+                            # the base compile started dbt, or the base was cached
                             prestarts.started(project.name)
                         ahead = prestarts.take(project)
-                        if ahead is not None and (not ahead.alive() or ahead.terms != terms(
-                                project, target, config, sandboxed, run_vars)):
-                            ahead.discard()  # made for other terms, or it died waiting: never used
+                        if ahead is not None and not ahead.serves(terms(project, target, config, sandboxed,
+                                                                        run_vars), seeded=seed is not None):
+                            ahead.discard()  # made for other terms or another hold, or it died: never used
                             ahead = None
                     return _compile_into(slot, project, upstream, key, timeout_s, target, config, sandboxed,
                                          cache_dir, plan.warnings, sealer, run_vars, seed, ahead)

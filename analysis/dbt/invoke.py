@@ -82,6 +82,8 @@ elif _hold == "inputs":  # the plugin manager (dbt-loom reads in/) made at its f
     def _after_go(project_name, _waited=[]):
         if not _waited:
             _waited.append(True)
+            if dbt.plugins.PLUGIN_MANAGER is not None:  # made before the hold (another dbt's layout):
+                os._exit(70)  # it ends unused, and the compile runs dbt as usual
             _go()
         return _made(project_name)
     dbt.cli.requires.set_up_plugin_manager = lambda project_name: None

@@ -28,11 +28,10 @@ parse, for each kind of change, is proven on real compiles in
 """
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
 
 from analysis.dbt.paths import OutputError, max_manifest_bytes, read_output
-from analysis.store import file_sha256
 
 #: dbt's file, in its target folder and in a compile's cache slot
 FILE = "partial_parse.msgpack"
@@ -61,20 +60,35 @@ def saved(out_dir: str) -> bytes | None:
 def seed(target_dir: str, source: str | None, sha256: str | None) -> bool:
     """Copy a slot's file ``source`` into ``target_dir`` for dbt to start from, when its
     content is the one the slot's sealed status names (``sha256``), owned as ``target_dir`` is;
-    whether it was."""
+    whether it was. The folder may already be the sandbox uid's (a held dbt's): it is opened
+    without following a link, the file is created anew there (never written through a link),
+    and the hash is of the bytes written (the slot may change meanwhile)."""
     if not source or not sha256:
         return False
-    dest = os.path.join(target_dir, FILE)
     try:
         os.makedirs(target_dir, exist_ok=True)
-        shutil.copyfile(source, dest)  # the copy is what is checked: the slot may change meanwhile
-        if file_sha256(dest) == sha256:
-            folder = os.stat(target_dir)
-            if os.geteuid() == 0 and (folder.st_uid, folder.st_gid) != (0, 0):
-                # a held dbt's folder is already its sandbox uid's: dbt replaces the file as that uid
-                os.chown(dest, folder.st_uid, folder.st_gid, follow_symlinks=False)
+        folder = os.open(target_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        owner = os.fstat(folder)
+        try:
+            os.unlink(FILE, dir_fd=folder)
+        except FileNotFoundError:
+            pass
+        digest = hashlib.sha256()
+        out = os.open(FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder)
+        with os.fdopen(out, "wb") as handle, open(source, "rb") as src:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                digest.update(chunk)
+                handle.write(chunk)
+            if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
+                os.fchown(handle.fileno(), owner.st_uid, owner.st_gid)  # dbt replaces it as that uid
+        if digest.hexdigest() == sha256:
             return True
-        os.remove(dest)
+        os.unlink(FILE, dir_fd=folder)
     except OSError:
         pass
+    finally:
+        os.close(folder)
     return False

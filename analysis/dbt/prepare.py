@@ -158,4 +158,5 @@ def ahead_of(project: DbtProjectFile, *, cache_dir: str, timeout_s: float = 300.
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return Ahead(project.path, terms(project, target, config, sandboxed, run_vars), work, ready, started)
+    return Ahead(project.path, terms(project, target, config, sandboxed, run_vars), work, ready, started,
+                 hold=HOLD_START if seeded else HOLD_INPUTS)

@@ -2,9 +2,8 @@
 
 An analysis compiles the upstream projects, the changed project at base and at head, and each
 downstream project against the base and against the head. Most of these do not wait for each
-other: the base and the head of the changed project are independent, a downstream project's
-compile against the base needs only the base compiles of the projects it reads, and two
-downstream projects that do not read each other are independent. :func:`run_graph` runs each
+other: a downstream project's compile against the base needs only the base compiles of the
+projects it reads, and two downstream projects that do not read each other are independent. :func:`run_graph` runs each
 job in its own thread once its dependencies are done; the dbt processes themselves are
 limited to one per core by :mod:`analysis.dbt.compile` (``MESHDIFF_COMPILE_SLOTS``), so a job
 whose compile is a cache hit never waits behind one that runs dbt.
@@ -151,6 +150,16 @@ def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, comp
     names = reads(changed, seen)
     after_ups = tuple(("up", n) for n in names)
 
+    def base_compiled(done, names=names) -> None:
+        """Raise the base's error once it is known not to compile (the head compiled first, its
+        own error wins: it is what the PR's author must fix)."""
+        before = done.get(("base", name))
+        if before is not None and not before.ok:
+            raise AnalysisError(f"{name} does not compile at {base_ref}",
+                                detail=versions.with_hint(before.error, {n: done[("up", n)] for n in names
+                                                                         if ("up", n) in done}),
+                                hint="the base must compile to compare against it")
+
     def head_job(done, names=names):
         ups = {n: done[("up", n)] for n in names}
         before = done.get(("base", name))  # only when the head runs after it (seed_head)
@@ -160,15 +169,11 @@ def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, comp
             raise AnalysisError(f"{name} does not compile at {head_ref} ({changed.path})",
                                 detail=versions.with_hint(result.error, ups),
                                 hint="fix the error above; a project that does not compile cannot be analysed")
+        base_compiled(done)
         return result
 
-    def base_job(done, names=names):
-        ups = {n: done[("up", n)] for n in names}
-        result = compile_one(base, ups, f"base ({base_ref})")
-        if not result.ok:
-            raise AnalysisError(f"{name} does not compile at {base_ref}", detail=versions.with_hint(result.error, ups),
-                                hint="the base must compile to compare against it")
-        return result
+    def base_job(done, names=names):  # its failure is raised by the jobs after it (base_compiled)
+        return compile_one(base, {n: done[("up", n)] for n in names}, f"base ({base_ref})")
 
     if seed_head is None:
         seed_head = partialparse.enabled()
@@ -184,6 +189,7 @@ def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, comp
 
         def side(world: str, label: str, unit=unit, names=names):
             def run(done):
+                base_compiled(done)  # nothing to compare against: no downstream compile
                 given = {n: r for n in names if (r := view(world, n, done)) is not None}
                 return compile_one(unit, given, label)
             return run
@@ -194,6 +200,7 @@ def compile_worlds(changed, base, upstream: Sequence, downstream: Sequence, comp
         seen.add(unit.name)
 
     done = run_graph(jobs)
+    base_compiled(done)
     worlds = Worlds(base={n: done[("up", n)] for n in ups}, head={n: done[("up", n)] for n in ups})
     if base is not None:
         worlds.base[name] = done[("base", name)]

@@ -274,3 +274,26 @@ def test_cached_only_never_runs_dbt(tmp_path):
     assert dbt.compile_project(dbt.read_project(project), {}, cache_dir=str(tmp_path / "cache"),
                                cached_only=True) is None
     assert not os.path.exists(os.path.join(project, "target"))
+
+
+def test_a_parse_state_is_never_written_through_a_link(tmp_path):
+    """The folder a parse state is copied into may be a held dbt's (its sandbox uid's): a link
+    there, as the file or as the folder itself, is replaced or refused, never written through."""
+    import hashlib
+
+    source = tmp_path / "slot.msgpack"
+    source.write_bytes(b"parse state" * 100)
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    target = tmp_path / "target"
+    target.mkdir()
+    os.symlink(victim, target / partialparse.FILE)  # planted as the file
+    assert partialparse.seed(str(target), str(source), sha)
+    assert victim.read_text() == "keep me" and not os.path.islink(target / partialparse.FILE)
+    assert (target / partialparse.FILE).read_bytes() == source.read_bytes()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, tmp_path / "linked")  # planted as the folder
+    assert not partialparse.seed(str(tmp_path / "linked"), str(source), sha)
+    assert os.listdir(elsewhere) == []

@@ -241,3 +241,31 @@ def test_the_project_cannot_tell_it_was_started_ahead(tmp_path):
         with open(result.manifest_path, encoding="utf-8") as handle:
             sql = json.load(handle)["nodes"]["model.hold.m"]["compiled_code"]
         assert "'absent' as hold" in sql
+
+
+def test_the_head_is_started_ahead_first_and_held_before_it_reads_anything(monkeypatch):
+    """analysis.compiles.prestarts_for: the head (given its base's parse state before its go) is
+    held at HOLD_START, the readers at HOLD_INPUTS; the head comes first among its base's readers
+    (the limit of held compiles never leaves it out); and a compile given a parse state never
+    takes a dbt held later than HOLD_START (its project's Jinja has run in that folder)."""
+    import analysis.compiles
+    from analysis.dbt.invoke import HOLD_INPUTS, HOLD_START
+    from analysis.dbt.prestart import Ahead
+
+    calls = []
+    monkeypatch.setattr(analysis.compiles, "ahead_of", lambda f, **kw: calls.append((f.name, kw["seeded"])))
+    head, finance, execs = _File("shop", "/pr/shop"), _File("finance"), _File("exec")
+    finance.upstream_names, execs.upstream_names = ("shop",), ("shop", "finance")
+    prestarts = analysis.compiles.prestarts_for([finance, execs], lambda f: {}, head=head)
+    assert [f.name for f in prestarts.readers["shop"]] == ["shop", "finance", "exec"]
+    for f in prestarts.readers["shop"]:
+        prestarts.make(f)
+    assert calls == [("shop", True), ("finance", False), ("exec", False)]
+
+    class Alive:
+        proc = type("P", (), {"poll": staticmethod(lambda: None)})
+
+    late = Ahead("/pr/shop", ("t",), "/w", None, Alive(), hold=HOLD_INPUTS)
+    early = Ahead("/pr/shop", ("t",), "/w", None, Alive(), hold=HOLD_START)
+    assert late.serves(("t",), seeded=False) and not late.serves(("t",), seeded=True)
+    assert early.serves(("t",), seeded=True) and not early.serves(("other",), seeded=True)

@@ -248,7 +248,7 @@ def test_only_the_head_starts_from_a_parse_state_and_only_from_its_base():
 
     shop, base = P("shop", "core"), P("shop", "core")
     worlds = compile_worlds(shop, base, [P("core")], [P("finance", "shop")], compile_one, base_ref="main",
-                            head_ref="pr")
+                            head_ref="pr", seed_head=True)
     assert seeds["shop head (pr)"] is worlds.base["shop"]  # the head starts from its base's parse state
     assert order.index("shop base (main)") < order.index("shop head (pr)")
     assert worlds.base["shop"].given_ups == worlds.head["shop"].given_ups == ["core"]
@@ -259,7 +259,7 @@ def test_only_the_head_starts_from_a_parse_state_and_only_from_its_base():
         return fake()(project, upstream, side)
 
     seeds.clear()
-    compile_worlds(shop, base, [P("core")], [], no_state, base_ref="main", head_ref="pr")
+    compile_worlds(shop, base, [P("core")], [], no_state, base_ref="main", head_ref="pr", seed_head=True)
     assert seeds and all(seed is None for seed in seeds.values())
 
 
@@ -279,3 +279,29 @@ def test_without_partial_parsing_base_and_head_run_side_by_side():
 
     compile_worlds(P("shop"), P("shop"), [], [], compile_one, base_ref="main", head_ref="pr", seed_head=False)
     assert seeds == [None, None]
+
+
+def test_when_both_fail_the_head_error_is_the_one_reported_and_nothing_downstream_compiles():
+    """The head runs after its base; a base that does not compile stops the analysis, but the
+    head still compiles first and its own error wins (it is what the PR's author fixes)."""
+    from analysis.dbt.schedule import compile_worlds
+    from analysis.errors import AnalysisError
+
+    ran = []
+
+    def compile_one(project, upstream, side, **kw):
+        ran.append(f"{project.name} {side.split(' ')[0]}")
+        return fake(fail={"shop@base", "shop@head"})(project, upstream, side)
+
+    for seed_head in (True, False):
+        ran.clear()
+        with pytest.raises(AnalysisError, match="shop does not compile at pr"):
+            compile_worlds(P("shop"), P("shop"), [], [P("finance", "shop")], compile_one, base_ref="main",
+                           head_ref="pr", seed_head=seed_head)
+        assert sorted(ran) == ["shop base", "shop head"]  # finance never compiled
+    with pytest.raises(AnalysisError, match="shop does not compile at main"):
+        compile_worlds(P("shop"), P("shop"), [], [P("finance", "shop")], fake(fail={"shop@base"}), base_ref="main",
+                       head_ref="pr", seed_head=True)
+    with pytest.raises(AnalysisError, match="shop does not compile at main"):
+        compile_worlds(P("shop"), P("shop"), [], [], fake(fail={"shop@base"}), base_ref="main", head_ref="pr",
+                       seed_head=False)
