@@ -1,7 +1,7 @@
 """Step 2 of an analysis, and of a mesh at rest: each compile told to the observer, run with one
 set of terms, and dbt started ahead where it can be.
 
-- :func:`compile_terms`: what every compile of one project in one run is run with (a compile
+- :func:`compile_terms`: what every compile of a project in one run is run with (a compile
   and a compile started ahead must agree on it, or the held dbt is not used);
 - :func:`compile_one`: one compile, told to ``progress`` as ``<project> <side>``;
 - :func:`prestarts_for`: the compiles to start ahead (:mod:`analysis.dbt.prestart`): the
@@ -14,7 +14,8 @@ The analysis's own graph of two worlds is :func:`analysis.dbt.compile_worlds`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from analysis.dbt import (CompileResult, DbtProjectFile, Job, Prestarts, SandboxConfig, ahead_of, compile_project,
                           run_graph, serialized)
@@ -22,12 +23,16 @@ from analysis.errors import AnalysisError
 from analysis.progress import Observer, step
 
 
-def compile_terms(spec, *, cache_dir: str, sandbox: SandboxConfig | None, timeout_s: float,
-                  cache_key: bytes | None = None) -> dict:
-    """What every compile of ``spec``'s project (a ``ProjectSpec``) is run with, as keywords of
-    :func:`~analysis.dbt.compile_project` and :func:`~analysis.dbt.ahead_of`."""
-    return {"cache_dir": cache_dir, "timeout_s": timeout_s, "target": spec.target, "sandbox": sandbox,
-            "cache_key": cache_key, "env": spec.env, "dbt_vars": spec.vars}
+def compile_terms(specs: Mapping[str, Any], *, cache_dir: str, sandbox: SandboxConfig | None, timeout_s: float,
+                  cache_key: bytes | None = None) -> Callable[[DbtProjectFile], dict]:
+    """``terms_of(project_file)``: what every compile of that project (its ``ProjectSpec`` in
+    ``specs``, by project name) is run with, as keywords of :func:`~analysis.dbt.compile_project`
+    and :func:`~analysis.dbt.ahead_of`."""
+    def terms_of(project_file: DbtProjectFile) -> dict:
+        spec = specs[project_file.name]
+        return {"cache_dir": cache_dir, "timeout_s": timeout_s, "target": spec.target, "sandbox": sandbox,
+                "cache_key": cache_key, "env": spec.env, "dbt_vars": spec.vars}
+    return terms_of
 
 
 def compile_one(project: DbtProjectFile, deps: dict, side: str, terms: dict, progress: Observer | None,

@@ -206,9 +206,8 @@ def _compile(req: AnalysisRequest, projects: _Projects, report: Report, cache_di
     progress = serialized(req.progress)
     told: dict[tuple[str, str], list[str]] = {}
 
-    def terms_of(project_file: DbtProjectFile) -> dict:
-        return compile_terms(specs[project_file.name], cache_dir=cache_dir, sandbox=sandbox,
-                             timeout_s=req.compile_timeout_s, cache_key=req.cache_key)
+    terms_of = compile_terms(specs, cache_dir=cache_dir, sandbox=sandbox, timeout_s=req.compile_timeout_s,
+                             cache_key=req.cache_key)
 
     seeded = projects.base is not None and partial_parsing()
     prestarts = prestarts_for([u.file for u in projects.downstream], terms_of,
@@ -376,10 +375,7 @@ def mesh_at_rest(project: ProjectSpec, downstream: list[ProjectSpec] = (), upstr
     units = [*ups, _Unit(project, main), *downs]
     specs = {u.file.name: u.spec for u in units}
 
-    def terms_of(project_file: DbtProjectFile) -> dict:
-        return compile_terms(specs[project_file.name], cache_dir=cache_dir, sandbox=sandbox,
-                             timeout_s=compile_timeout_s)
-
+    terms_of = compile_terms(specs, cache_dir=cache_dir, sandbox=sandbox, timeout_s=compile_timeout_s)
     results = compile_at_rest([u.file for u in units], terms_of, progress, warnings)
     mesh = build_mesh(_load(ProjectLoader(), results, specs))
     lineage = _lineage(mesh, "mesh", LineageCache(os.path.join(cache_dir, "lineage")), lineage_timeout_s, progress,

@@ -137,6 +137,7 @@ def ahead_of(project: DbtProjectFile, *, cache_dir: str, timeout_s: float = 300.
     config = sandbox or _sandbox.SandboxConfig.from_env()
     target = check_target(target)
     run_vars = check_env_vars(env, dbt_vars, project.name)
+    hold = HOLD_START if seeded else HOLD_INPUTS
     try:
         sandboxed = config.active()
     except _sandbox.SandboxError:
@@ -151,7 +152,7 @@ def ahead_of(project: DbtProjectFile, *, cache_dir: str, timeout_s: float = 300.
         if ready.error:
             raise OSError(ready.error)
         started = start_dbt(ready.argv, folders, project, env=ready.env, config=config, sandboxed=sandboxed,
-                            layers=ready.layers, hold=HOLD_START if seeded else HOLD_INPUTS)
+                            layers=ready.layers, hold=hold)
     except (OSError, AnalysisError, _sandbox.SandboxError):
         shutil.rmtree(work, ignore_errors=True)
         return None  # the compile does it all itself, and says what fails
@@ -159,4 +160,4 @@ def ahead_of(project: DbtProjectFile, *, cache_dir: str, timeout_s: float = 300.
         shutil.rmtree(work, ignore_errors=True)
         raise
     return Ahead(project.path, terms(project, target, config, sandboxed, run_vars), work, ready, started,
-                 hold=HOLD_START if seeded else HOLD_INPUTS)
+                 hold=hold)
